@@ -1,0 +1,168 @@
+/* SPDX-License-Identifier: GPL-2.0 WITH Linux-syscall-note */
+/*
+ * kqueue(2) for Linux: the ioctl ABI of /dev/kqueue.
+ *
+ * Each open file of /dev/kqueue is one kqueue. The single ioctl
+ * KQUEUE_IOC_KEVENT implements kevent(2): it applies a changelist and
+ * collects pending events into an eventlist, optionally waiting for them.
+ * The file is pollable: POLLIN while events are pending.
+ *
+ * Event and flag values are FreeBSD's (sys/sys/event.h, FreeBSD 12 and
+ * later); struct kqueue_event has the layout of FreeBSD's LP64
+ * struct kevent, so BSD code can use it directly.
+ *
+ * This header is the single source of truth for the ABI: the module (Rust)
+ * and both userspace libraries check their mirrors of it at compile time.
+ */
+#ifndef _UAPI_LINUX_KQUEUE_H
+#define _UAPI_LINUX_KQUEUE_H
+
+#include <linux/ioctl.h>
+#include <linux/types.h>
+
+/* Filters (struct kqueue_event.filter). */
+#define KQ_EVFILT_READ		(-1)
+#define KQ_EVFILT_WRITE		(-2)
+#define KQ_EVFILT_AIO		(-3)	/* not supported: EINVAL */
+#define KQ_EVFILT_VNODE		(-4)
+#define KQ_EVFILT_PROC		(-5)
+#define KQ_EVFILT_SIGNAL	(-6)
+#define KQ_EVFILT_TIMER		(-7)
+#define KQ_EVFILT_PROCDESC	(-8)
+#define KQ_EVFILT_FS		(-9)	/* not supported: EINVAL */
+#define KQ_EVFILT_LIO		(-10)	/* not supported: EINVAL */
+#define KQ_EVFILT_USER		(-11)
+#define KQ_EVFILT_SENDFILE	(-12)	/* reserved: EINVAL */
+#define KQ_EVFILT_EMPTY		(-13)
+#define KQ_EVFILT_SYSCOUNT	13
+
+/* Actions and flags (struct kqueue_event.flags). */
+#define KQ_EV_ADD		0x0001	/* add or modify; implies enable */
+#define KQ_EV_DELETE		0x0002	/* remove */
+#define KQ_EV_ENABLE		0x0004	/* report when triggered */
+#define KQ_EV_DISABLE		0x0008	/* keep the filter, do not report */
+#define KQ_EV_ONESHOT		0x0010	/* report once, then delete */
+#define KQ_EV_CLEAR		0x0020	/* reset state after reporting */
+#define KQ_EV_RECEIPT		0x0040	/* always return an EV_ERROR entry */
+#define KQ_EV_DISPATCH		0x0080	/* disable after reporting */
+#define KQ_EV_FORCEONESHOT	0x0100	/* make oneshot and trigger now */
+#define KQ_EV_KEEPUDATA		0x0200	/* modify without touching udata */
+#define KQ_EV_SYSFLAGS		0xf000	/* reserved; masked off on input */
+#define KQ_EV_FLAG1		0x2000	/* filter-specific */
+#define KQ_EV_ERROR		0x4000	/* output: data holds an errno */
+#define KQ_EV_EOF		0x8000	/* output: filter-specific end of file */
+
+/* EVFILT_READ / EVFILT_WRITE. */
+#define KQ_NOTE_LOWAT		0x0001	/* data is a low-water mark */
+#define KQ_NOTE_FILE_POLL	0x0002	/* regular files behave like poll(2) */
+
+/* EVFILT_USER. */
+#define KQ_NOTE_FFNOP		0x00000000
+#define KQ_NOTE_FFAND		0x40000000
+#define KQ_NOTE_FFOR		0x80000000
+#define KQ_NOTE_FFCOPY		0xc0000000
+#define KQ_NOTE_FFCTRLMASK	0xc0000000
+#define KQ_NOTE_FFLAGSMASK	0x00ffffff
+#define KQ_NOTE_TRIGGER		0x01000000
+
+/* EVFILT_VNODE. */
+#define KQ_NOTE_DELETE		0x0001
+#define KQ_NOTE_WRITE		0x0002
+#define KQ_NOTE_EXTEND		0x0004
+#define KQ_NOTE_ATTRIB		0x0008
+#define KQ_NOTE_LINK		0x0010
+#define KQ_NOTE_RENAME		0x0020
+#define KQ_NOTE_REVOKE		0x0040
+#define KQ_NOTE_OPEN		0x0080
+#define KQ_NOTE_CLOSE		0x0100
+#define KQ_NOTE_CLOSE_WRITE	0x0200
+#define KQ_NOTE_READ		0x0400
+
+/* EVFILT_PROC / EVFILT_PROCDESC. */
+#define KQ_NOTE_EXIT		0x80000000
+#define KQ_NOTE_FORK		0x40000000
+#define KQ_NOTE_EXEC		0x20000000
+#define KQ_NOTE_PCTRLMASK	0xf0000000
+#define KQ_NOTE_PDATAMASK	0x000fffff
+#define KQ_NOTE_TRACK		0x00000001
+#define KQ_NOTE_TRACKERR	0x00000002
+#define KQ_NOTE_CHILD		0x00000004
+
+/* EVFILT_TIMER. */
+#define KQ_NOTE_SECONDS		0x0001
+#define KQ_NOTE_MSECONDS	0x0002	/* the default unit */
+#define KQ_NOTE_USECONDS	0x0004
+#define KQ_NOTE_NSECONDS	0x0008
+#define KQ_NOTE_ABSTIME		0x0010	/* data is a CLOCK_REALTIME deadline */
+
+/**
+ * struct kqueue_event - one change or one event (FreeBSD's struct kevent)
+ * @ident:  identifier of the event source (fd, pid, signal, timer id, ...)
+ * @filter: KQ_EVFILT_*
+ * @flags:  KQ_EV_*
+ * @fflags: filter-specific KQ_NOTE_* flags
+ * @data:   filter-specific data
+ * @udata:  opaque user value, returned untouched
+ * @ext:    ext[0] and ext[1] are filter-defined (unused by every filter
+ *          today: returned as given), ext[2] and ext[3] are passed through
+ */
+struct kqueue_event {
+	__u64	ident;
+	__s16	filter;
+	__u16	flags;
+	__u32	fflags;
+	__s64	data;
+	__u64	udata;
+	__u64	ext[4];
+};
+
+/**
+ * struct kqueue_timespec - a relative timeout
+ * @tv_sec:  seconds, >= 0
+ * @tv_nsec: nanoseconds, 0 to 999999999
+ */
+struct kqueue_timespec {
+	__s64	tv_sec;
+	__s64	tv_nsec;
+};
+
+/* struct kqueue_kevent_args.flags */
+#define KQUEUE_KEVENT_TIMEOUT	0x1	/* @timeout is valid; else wait forever */
+#define KQUEUE_KEVENT_FLAGS	KQUEUE_KEVENT_TIMEOUT
+
+/**
+ * struct kqueue_kevent_args - argument of KQUEUE_IOC_KEVENT
+ * @changelist: user address of @nchanges struct kqueue_event, or 0
+ * @eventlist:  user address of room for @nevents struct kqueue_event, or 0
+ * @nchanges:   number of changes to apply, at most KQUEUE_MAX_CHANGES
+ * @nevents:    room in @eventlist, at most KQUEUE_MAX_EVENTS
+ * @flags:      KQUEUE_KEVENT_*; any other bit is EINVAL
+ * @reserved0:  must be 0
+ * @timeout:    how long to wait when no event is pending (with
+ *              KQUEUE_KEVENT_TIMEOUT); {0, 0} polls
+ * @reserved:   must be 0
+ *
+ * The ioctl returns the number of entries written to @eventlist, like
+ * kevent(2), or a negative errno. The kernel does not write to this
+ * structure. @changelist and @eventlist may be the same array: every change
+ * is read before any entry is written.
+ */
+struct kqueue_kevent_args {
+	__u64	changelist;
+	__u64	eventlist;
+	__u32	nchanges;
+	__u32	nevents;
+	__u32	flags;
+	__u32	reserved0;
+	struct kqueue_timespec timeout;
+	__u64	reserved[2];
+};
+
+/* Bounds on one call (larger counts are EINVAL). */
+#define KQUEUE_MAX_CHANGES	(1U << 20)
+#define KQUEUE_MAX_EVENTS	(1U << 20)
+
+#define KQUEUE_IOC_MAGIC	0xB9
+#define KQUEUE_IOC_KEVENT	_IOWR(KQUEUE_IOC_MAGIC, 0x01, struct kqueue_kevent_args)
+
+#endif /* _UAPI_LINUX_KQUEUE_H */

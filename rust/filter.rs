@@ -1,0 +1,61 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The filter interface.
+//!
+//! A filter connects knotes to one kind of event source. The engine (`kqueue.rs`) calls it:
+//!
+//! - `attach`, `modify`, `detach` in process context with the kqueue mutex held and the ready
+//!   lock not held: they may sleep, allocate and cancel timers;
+//! - `active`, `report`, `consume` with the ready lock held (interrupts off): they only look at
+//!   and update the knote's state.
+//!
+//! A filter's own event source (a timer, later a wait queue) calls `Kqueue::activate` in atomic
+//! context when its condition may have become true.
+
+use kernel::prelude::*;
+use kernel::sync::Arc;
+
+use crate::knote::{Knote, KnoteState};
+use crate::uapi::{self, KEvent};
+
+/// One `EVFILT_*` implementation.
+pub(crate) trait Filter: Sync {
+    /// Validates the registration `kev` and connects the new knote `kn` to its event source.
+    /// On error the knote is dropped unregistered; `detach` is not called.
+    fn attach(&self, kn: &Arc<Knote>, kev: &KEvent) -> Result;
+
+    /// Applies the change `kev` to the registered knote `kn` (FreeBSD's `f_touch`). `add`
+    /// tells whether the change has `EV_ADD`; other changes (`EV_ENABLE`, a bare
+    /// `NOTE_TRIGGER`, ...) reach it too.
+    fn modify(&self, kn: &Arc<Knote>, kev: &KEvent, add: bool) -> Result;
+
+    /// Disconnects `kn` from its event source. When it returns, no callback of the filter
+    /// touches `kn` any more.
+    fn detach(&self, kn: &Knote);
+
+    /// Whether the knote's condition holds now (level-triggered re-check at collection).
+    fn active(&self, st: &KnoteState) -> bool;
+
+    /// Fills in the filter's part (`fflags`, `data`, extra `flags`) of the event to report.
+    fn report(&self, st: &KnoteState, ev: &mut KEvent);
+
+    /// Called after `ev` was delivered to userspace: forgets what was reported.
+    fn consume(&self, st: &mut KnoteState, ev: &KEvent);
+
+    /// Flags a knote of this filter always has.
+    fn forced_flags(&self) -> u16 {
+        0
+    }
+}
+
+/// Looks up the filter for `filter`, or `EINVAL` for an unknown or unsupported one.
+pub(crate) fn lookup(filter: i16) -> Result<&'static dyn Filter> {
+    match filter {
+        uapi::EVFILT_USER => Ok(&crate::filter_user::UserFilter),
+        uapi::EVFILT_TIMER => Ok(&crate::filter_timer::TimerFilter),
+        // READ .. EMPTY are FreeBSD's filters; the ones not implemented yet, and the
+        // FreeBSD-only ones (AIO, FS, LIO, SENDFILE), are invalid here.
+        uapi::EVFILT_EMPTY..=uapi::EVFILT_READ => Err(EINVAL),
+        _ => Err(EINVAL),
+    }
+}

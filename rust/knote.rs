@@ -1,0 +1,140 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Knotes: one registered (ident, filter) pair of a kqueue.
+//!
+//! A knote is reference counted. The kqueue's knote table holds one reference for as long as
+//! the knote is registered; the ready list (and a scan in progress) holds another while the
+//! knote is queued. Filter callbacks (timer expiry, wake functions) run in atomic context and
+//! reach the knote through a raw pointer that stays valid because every filter's `detach`
+//! guarantees that no callback runs any more before the table drops its reference.
+
+use core::ptr::NonNull;
+
+use kernel::{
+    bindings,
+    list::{impl_list_arc_safe, impl_list_item, AtomicTracker, ListLinks, TryNewListArc},
+    prelude::*,
+    sync::{Arc, LockedBy},
+    types::Opaque,
+};
+
+use crate::filter::Filter;
+use crate::kqueue::{Kqueue, ReadyState};
+use crate::uapi::{KEvent, EV_ACTIONS};
+
+/// Key of a knote in its kqueue: FreeBSD's (ident, filter) identity.
+pub(crate) type KnoteKey = (u64, i16);
+
+/// Mutable state of a knote.
+///
+/// Protected by the owning kqueue's ready lock (`Kqueue::ready`), because filter callbacks in
+/// atomic context update it. Configuration fields change only while the kqueue mutex is held
+/// as well, so code holding the mutex sees them stable between two ready-lock sections.
+#[derive(Default)]
+pub(crate) struct KnoteState {
+    /// Stored `EV_*` flags (`EV_ONESHOT`, `EV_CLEAR`, `EV_DISPATCH`, `EV_RECEIPT`, ...).
+    pub(crate) flags: u16,
+    /// Opaque user value.
+    pub(crate) udata: u64,
+    /// Extension words, returned as given.
+    pub(crate) ext: [u64; 4],
+    /// `EV_DISABLE`d (explicitly or by `EV_DISPATCH`): not reported, not queued.
+    pub(crate) disabled: bool,
+    /// `EV_FORCEONESHOT`: report at the next collection even if the filter is not active.
+    pub(crate) forced: bool,
+    /// Filter input flags as last given (FreeBSD's `kn_sfflags`).
+    pub(crate) sfflags: u32,
+    /// Filter input data as last given (FreeBSD's `kn_sdata`).
+    pub(crate) sdata: i64,
+    /// Filter output data, e.g. the timer's expiration count (FreeBSD's `kn_data`).
+    pub(crate) data: i64,
+    /// `EVFILT_USER`: triggered and not yet cleared.
+    pub(crate) triggered: bool,
+    /// `EVFILT_TIMER`: state of the timer.
+    pub(crate) timer: crate::filter_timer::TimerState,
+}
+
+/// One registered event source.
+///
+/// # Invariants
+///
+/// `kq` points to the kqueue that owns this knote. It is valid for as long as the knote is in
+/// that kqueue's table, and callbacks reach the knote only while it is.
+#[pin_data]
+pub(crate) struct Knote {
+    /// User-given identifier.
+    pub(crate) ident: u64,
+    /// `EVFILT_*`.
+    pub(crate) filter: i16,
+    /// The filter implementation.
+    pub(crate) ops: &'static dyn Filter,
+    /// The owning kqueue.
+    kq: NonNull<Kqueue>,
+    /// Links of the kqueue's ready list.
+    #[pin]
+    links: ListLinks<0>,
+    /// Whether a `ListArc` exists, i.e. whether the knote is queued or being reported.
+    #[pin]
+    tracker: AtomicTracker,
+    /// Mutable state, protected by the kqueue's ready lock.
+    pub(crate) state: LockedBy<KnoteState, ReadyState>,
+    /// `EVFILT_TIMER` only: the hrtimer, set up by the timer filter's `attach`.
+    #[pin]
+    pub(crate) timer: Opaque<bindings::hrtimer>,
+}
+
+// SAFETY: The only field that is not `Send` is the `kq` pointer; the kqueue it points to is
+// `Sync` and outlives the knote's registration (type invariant), so the knote may be moved to
+// and used from any thread.
+unsafe impl Send for Knote {}
+// SAFETY: All mutable state is behind the kqueue's locks or atomics; see `Send`.
+unsafe impl Sync for Knote {}
+
+impl_list_arc_safe! {
+    impl ListArcSafe<0> for Knote { tracked_by tracker: AtomicTracker; }
+}
+impl_list_item! {
+    impl ListItem<0> for Knote { using ListLinks { self.links }; }
+}
+
+impl Knote {
+    /// Allocates a knote for `kev` in `kq`. The filter's `attach` has not run yet.
+    pub(crate) fn new(kq: &Kqueue, ops: &'static dyn Filter, kev: &KEvent) -> Result<Arc<Self>> {
+        let state = KnoteState {
+            flags: (kev.flags & !EV_ACTIONS) | ops.forced_flags(),
+            udata: kev.udata,
+            ext: kev.ext,
+            sfflags: kev.fflags,
+            sdata: kev.data,
+            ..Default::default()
+        };
+        let state = LockedBy::new(kq.ready_lock(), state);
+        let owner = NonNull::from(kq);
+        Arc::pin_init(
+            try_pin_init!(Self {
+                ident: kev.ident,
+                filter: kev.filter,
+                ops,
+                // INVARIANT: The caller inserts the knote in `kq`'s table, or drops it.
+                kq: owner,
+                links <- ListLinks::new(),
+                tracker <- AtomicTracker::new(),
+                state,
+                timer: Opaque::uninit(),
+            }),
+            GFP_KERNEL,
+        )
+    }
+
+    /// The kqueue that owns this knote.
+    pub(crate) fn kq(&self) -> &Kqueue {
+        // SAFETY: By the type invariant the kqueue outlives the knote's registration, and the
+        // knote is only used (by the kqueue itself or by its callbacks) while registered.
+        unsafe { self.kq.as_ref() }
+    }
+
+    /// The key of this knote in its kqueue's table.
+    pub(crate) fn key(&self) -> KnoteKey {
+        (self.ident, self.filter)
+    }
+}

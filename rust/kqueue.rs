@@ -1,0 +1,564 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The kqueue object and the `kevent()` engine.
+//!
+//! # Locking
+//!
+//! Each kqueue has two locks. When both are held, they are taken in this order:
+//!
+//! 1. `state` (mutex): the knote table and every change of a knote's configuration. `kevent()`
+//!    holds it while it applies changes and while it collects and copies out events, so changes
+//!    and scans of one kqueue are serialised. Waiting for events happens without it. User
+//!    memory is read and written under it (as `ep->mtx` in epoll).
+//! 2. `ready` (spinlock, interrupts disabled): the ready list, the `KnoteState` of every knote
+//!    and the `closed` flag. Filter callbacks take it in any context, hard interrupts included
+//!    (hrtimer expiry). It is held only for short sections that neither sleep nor allocate, and
+//!    never across `hrtimer_cancel()`, which waits for a callback that may need it.
+//!
+//! The wait queue `wq` has its own lock; wake-ups happen after `ready` has been released, so
+//! the kqueue's locks never nest inside a wait-queue lock of its own.
+//!
+//! # Ready list
+//!
+//! A knote whose condition became true is appended to the ready list once (its `ListArc` is the
+//! proof that it is queued). A scan pops knotes, asks the filter again (level-triggered: a knote
+//! that is no longer active is dropped silently), reports, and appends the knotes that are
+//! still active to the tail after the scan: that gives round-robin order among ready knotes.
+
+use core::mem::size_of;
+use core::ptr;
+
+use kernel::{
+    bindings,
+    list::{List, ListArc},
+    new_mutex, new_spinlock_irq,
+    prelude::*,
+    rbtree::{RBTree, RBTreeNodeReservation},
+    sync::{Arc, ArcBorrow, Mutex, SpinLockIrq},
+    task::Task,
+    transmute::AsBytes,
+    types::Opaque,
+    uaccess::{UserPtr, UserSlice, UserSliceWriter},
+};
+
+use crate::filter;
+use crate::knote::{Knote, KnoteKey, KnoteState};
+use crate::uapi::*;
+
+/// Events copied out per batch during a scan.
+const SCAN_BATCH: usize = 16;
+
+/// State protected by `Kqueue::state`.
+pub(crate) struct KqState {
+    /// Every registered knote, by (ident, filter).
+    knotes: RBTree<KnoteKey, Arc<Knote>>,
+}
+
+/// State protected by `Kqueue::ready`.
+pub(crate) struct ReadyState {
+    /// Knotes whose condition became true, in the order they became so.
+    list: List<Knote, 0>,
+    /// The last descriptor of the kqueue was closed in the owning process.
+    closed: bool,
+}
+
+/// A reference to the thread-group `struct pid` of the process that opened the kqueue.
+struct OwnerPid(*mut bindings::pid);
+
+impl OwnerPid {
+    /// Takes a reference to the current thread group's pid.
+    fn current() -> Self {
+        // SAFETY: `current` is a valid task; `get_task_pid` returns a counted reference (or
+        // NULL for an exiting task, which `put_pid` accepts).
+        Self(unsafe { bindings::get_task_pid(Task::current_raw(), bindings::pid_type_PIDTYPE_TGID) })
+    }
+
+    /// Whether the current task belongs to the thread group this refers to.
+    fn is_current(&self) -> bool {
+        let cur = Self::current();
+        // Comparing `struct pid` pointers, not numbers: both references are held, so neither
+        // can be freed and reused while we compare.
+        !self.0.is_null() && cur.0 == self.0
+    }
+}
+
+impl Drop for OwnerPid {
+    fn drop(&mut self) {
+        // SAFETY: `self.0` is a reference taken by `get_task_pid` (or NULL).
+        unsafe { bindings::put_pid(self.0) };
+    }
+}
+
+// SAFETY: A `struct pid` reference may be dropped from any thread.
+unsafe impl Send for OwnerPid {}
+// SAFETY: The pointer is only compared, never dereferenced, through `&OwnerPid`.
+unsafe impl Sync for OwnerPid {}
+
+/// One kqueue: the private data of one open file of `/dev/kqueue`.
+#[pin_data(PinnedDrop)]
+pub(crate) struct Kqueue {
+    /// Knote table; serialises changes and scans. See the locking comment above.
+    #[pin]
+    state: Mutex<KqState>,
+    /// Ready list and knote states. See the locking comment above.
+    #[pin]
+    ready: SpinLockIrq<ReadyState>,
+    /// Threads blocked in `kevent()` (exclusive waiters) and pollers of the kqueue's file.
+    #[pin]
+    wq: Opaque<bindings::wait_queue_head>,
+    /// The process that opened the kqueue; only it may use it.
+    owner: OwnerPid,
+}
+
+#[pinned_drop]
+impl PinnedDrop for Kqueue {
+    fn drop(self: Pin<&mut Self>) {
+        // `release` detached every knote before the last reference went away.
+    }
+}
+
+impl Kqueue {
+    /// Creates the kqueue for a new open file, owned by the current process.
+    pub(crate) fn new() -> Result<Arc<Self>> {
+        Arc::pin_init(
+            try_pin_init!(Self {
+                state <- new_mutex!(KqState { knotes: RBTree::new() }, "kqueue::state"),
+                ready <- new_spinlock_irq!(
+                    ReadyState { list: List::new(), closed: false },
+                    "kqueue::ready"
+                ),
+                // SAFETY: `slot` is valid for writing a wait queue head; the name and the lock
+                // class key are static.
+                wq <- Opaque::ffi_init(|slot| unsafe {
+                    bindings::__init_waitqueue_head(
+                        slot,
+                        c"kqueue::wq".as_char_ptr(),
+                        kernel::static_lock_class!().as_ptr(),
+                    )
+                }),
+                owner: OwnerPid::current(),
+            }),
+            GFP_KERNEL,
+        )
+    }
+
+    /// The ready lock, for `LockedBy` fields of knotes.
+    pub(crate) fn ready_lock(&self) -> &SpinLockIrq<ReadyState> {
+        &self.ready
+    }
+
+    /// Wakes up to `nr` exclusive waiters and every poller.
+    fn wake(&self, nr: i32) {
+        let key = (bindings::POLLIN | bindings::POLLRDNORM) as usize;
+        // SAFETY: `wq` was initialised in `new` and lives as long as `self`.
+        unsafe {
+            bindings::__wake_up(self.wq.get(), bindings::TASK_NORMAL, nr, key as *mut c_void)
+        };
+    }
+
+    /// Updates `kn`'s state with `update` and queues the knote if it is now reportable.
+    ///
+    /// Callable from any context, hard interrupts included: it takes only the ready lock and
+    /// neither sleeps nor allocates.
+    pub(crate) fn activate(&self, kn: ArcBorrow<'_, Knote>, update: impl FnOnce(&mut KnoteState)) {
+        let queued = {
+            let mut rd = self.ready.lock();
+            let st = kn.state.access_mut(&mut rd);
+            update(st);
+            let reportable = !st.disabled && (st.forced || kn.ops.active(st));
+            match reportable.then(|| ListArc::try_from_arc_borrow(kn)).flatten() {
+                Some(item) => {
+                    rd.list.push_back(item);
+                    true
+                }
+                // Not reportable, or already queued (or being reported by a scan, which
+                // re-checks it before it finishes).
+                None => false,
+            }
+        };
+        if queued {
+            self.wake(1);
+        }
+    }
+
+    /// `KQUEUE_IOC_KEVENT`: applies the changelist, then collects events.
+    pub(crate) fn kevent(&self, arg: usize) -> Result<isize> {
+        let args: KeventArgs =
+            UserSlice::new(UserPtr::from_addr(arg), size_of::<KeventArgs>()).reader().read()?;
+        if args.flags & !KQUEUE_KEVENT_FLAGS != 0
+            || args.reserved0 != 0
+            || args.reserved != [0; 2]
+            || args.nchanges > KQUEUE_MAX_CHANGES
+            || args.nevents > KQUEUE_MAX_EVENTS
+        {
+            return Err(EINVAL);
+        }
+        let timeout = if args.flags & KQUEUE_KEVENT_TIMEOUT != 0 {
+            Some(timespec_to_ns(&args.timeout)?)
+        } else {
+            None
+        };
+        if !self.owner.is_current() || self.ready.lock().closed {
+            return Err(EBADF);
+        }
+        // Both counts are at most 2^20 (checked above), so the byte lengths fit easily.
+        let nchanges = args.nchanges as usize;
+        let nevents = args.nevents as usize;
+        let mut changes = UserSlice::new(
+            UserPtr::from_addr(args.changelist as usize),
+            nchanges * size_of::<KEvent>(),
+        )
+        .reader();
+        let mut out = UserSlice::new(
+            UserPtr::from_addr(args.eventlist as usize),
+            nevents * size_of::<KEvent>(),
+        )
+        .writer();
+
+        let nerrors = {
+            let mut st = self.state.lock();
+            let mut room = nevents;
+            let mut nerrors = 0isize;
+            for _ in 0..nchanges {
+                let mut kev: KEvent = changes.read()?;
+                if kev.filter == 0 {
+                    continue;
+                }
+                kev.flags &= !EV_SYSFLAGS;
+                let res = self.register(&mut st, &kev);
+                if res.is_err() || kev.flags & EV_RECEIPT != 0 {
+                    if room == 0 {
+                        // No room to report it: the first failure fails the whole call.
+                        res?;
+                        continue;
+                    }
+                    kev.flags = EV_ERROR;
+                    kev.data = match res {
+                        Ok(()) => 0,
+                        Err(e) => -i64::from(e.to_errno()),
+                    };
+                    out.write(&kev)?;
+                    room -= 1;
+                    nerrors += 1;
+                }
+            }
+            nerrors
+        };
+        if nerrors > 0 {
+            return Ok(nerrors);
+        }
+        if nevents == 0 {
+            return Ok(0);
+        }
+
+        // Deadline on CLOCK_MONOTONIC, for `schedule_hrtimeout_range`.
+        let deadline = match timeout {
+            // SAFETY: `ktime_get` has no preconditions.
+            Some(ns) if ns > 0 => Some(unsafe { bindings::ktime_get() }.saturating_add(ns)),
+            _ => None,
+        };
+        loop {
+            let n = self.collect(&mut out, nevents)?;
+            if n > 0 || timeout == Some(0) {
+                return Ok(n as isize);
+            }
+            if !self.wait(deadline)? {
+                // Timed out: one last look, then report what there is (maybe nothing).
+                return Ok(self.collect(&mut out, nevents)? as isize);
+            }
+        }
+    }
+
+    /// Applies one change. The kqueue mutex is held.
+    fn register(&self, st: &mut KqState, kev: &KEvent) -> Result {
+        let fl = kev.flags;
+        if fl & (EV_ENABLE | EV_DISABLE) == EV_ENABLE | EV_DISABLE
+            || fl & (EV_ADD | EV_KEEPUDATA) == EV_ADD | EV_KEEPUDATA
+        {
+            return Err(EINVAL);
+        }
+        let ops = filter::lookup(kev.filter)?;
+        let key = (kev.ident, kev.filter);
+        let Some(kn) = st.knotes.get(&key).cloned() else {
+            if fl & EV_ADD == 0 || fl & EV_DELETE != 0 {
+                return Err(ENOENT);
+            }
+            // Allocate everything that can fail before the filter attaches.
+            let node = RBTreeNodeReservation::new(GFP_KERNEL)?;
+            let kn = Knote::new(self, ops, kev)?;
+            ops.attach(&kn, kev)?;
+            st.knotes.insert(node.into_node(key, kn.clone()));
+            if fl & EV_FORCEONESHOT != 0 {
+                self.activate(kn.as_arc_borrow(), |s| {
+                    s.flags |= EV_ONESHOT;
+                    s.forced = true;
+                });
+            }
+            return Ok(());
+        };
+        if fl & EV_DELETE != 0 {
+            self.drop_knote(st, &kn);
+            return Ok(());
+        }
+        kn.ops.modify(&kn, kev, fl & EV_ADD != 0)?;
+        self.activate(kn.as_arc_borrow(), |s| {
+            if fl & EV_KEEPUDATA == 0 {
+                s.udata = kev.udata;
+            }
+            if fl & EV_ADD != 0 {
+                s.ext = kev.ext;
+            }
+            if fl & EV_FORCEONESHOT != 0 {
+                s.flags |= EV_ONESHOT;
+                s.forced = true;
+            }
+            if fl & EV_DISABLE != 0 {
+                s.disabled = true;
+            } else if fl & (EV_ENABLE | EV_ADD) != 0 {
+                s.disabled = false;
+            }
+        });
+        Ok(())
+    }
+
+    /// Unregisters `kn`. The kqueue mutex is held, and `kn` is in no scan's local list.
+    fn drop_knote(&self, st: &mut KqState, kn: &Arc<Knote>) {
+        let owned = st.knotes.remove(&kn.key());
+        // After this no callback queues the knote again.
+        kn.ops.detach(kn);
+        let queued = {
+            let mut rd = self.ready.lock();
+            // SAFETY: List id 0 of a knote is only ever used for its kqueue's ready list and
+            // for the local lists of a scan; the caller guarantees it is in no local list.
+            unsafe { rd.list.remove(kn) }
+        };
+        drop(queued);
+        drop(owned);
+    }
+
+    /// Collects up to `max` events into `out`. Returns how many were written.
+    fn collect(&self, out: &mut UserSliceWriter, max: usize) -> Result<usize> {
+        let mut st = self.state.lock();
+        let mut total = 0usize;
+        let mut again = List::<Knote, 0>::new();
+        let mut result = Ok(());
+        while total < max {
+            let want = SCAN_BATCH.min(max - total);
+            let mut evs = [KEvent::default(); SCAN_BATCH];
+            let mut batch = List::<Knote, 0>::new();
+            let mut n = 0;
+            {
+                let mut rd = self.ready.lock();
+                while n < want {
+                    let Some(kn) = rd.list.pop_front() else { break };
+                    let s = kn.state.access_mut(&mut rd);
+                    if s.disabled || !(s.forced || kn.ops.active(s)) {
+                        // Level-triggered: the condition went away. Dropped under the lock, so
+                        // a concurrent activation either saw it queued (and we re-check) or
+                        // queues it afresh after us.
+                        drop(kn);
+                        continue;
+                    }
+                    let mut ev = KEvent {
+                        ident: kn.ident,
+                        filter: kn.filter,
+                        flags: s.flags,
+                        udata: s.udata,
+                        ext: s.ext,
+                        ..Default::default()
+                    };
+                    kn.ops.report(s, &mut ev);
+                    evs[n] = ev;
+                    n += 1;
+                    batch.push_back(kn);
+                }
+            }
+            if n == 0 {
+                break;
+            }
+            if let Err(e) = out.write_slice(evs[..n].as_bytes()) {
+                // Nothing of this batch was consumed: put it back at the head, in order.
+                let mut rd = self.ready.lock();
+                batch.push_all_back(&mut rd.list);
+                core::mem::swap(&mut rd.list, &mut batch);
+                result = Err(e);
+                break;
+            }
+            total += n;
+            for ev in &evs[..n] {
+                let Some(kn) = batch.pop_front() else { break };
+                if ev.flags & EV_ONESHOT != 0 {
+                    let kn = kn.into_arc();
+                    self.drop_knote(&mut st, &kn);
+                    continue;
+                }
+                let mut rd = self.ready.lock();
+                let s = kn.state.access_mut(&mut rd);
+                s.forced = false;
+                kn.ops.consume(s, ev);
+                if ev.flags & EV_DISPATCH != 0 {
+                    s.disabled = true;
+                }
+                if !s.disabled && kn.ops.active(s) {
+                    again.push_back(kn);
+                } else {
+                    // Under the lock, for the same reason as above.
+                    drop(kn);
+                }
+            }
+        }
+        let more = {
+            let mut rd = self.ready.lock();
+            rd.list.push_all_back(&mut again);
+            !rd.list.is_empty()
+        };
+        drop(st);
+        if more && total > 0 {
+            // Pass the baton to another waiter.
+            self.wake(1);
+        }
+        match result {
+            Err(e) if total == 0 => Err(e),
+            _ => Ok(total),
+        }
+    }
+
+    /// Sleeps until the ready list is non-empty, the deadline passes (returns `false`), a signal
+    /// arrives (`EINTR`) or the kqueue is closed (`EBADF`).
+    fn wait(&self, deadline: Option<i64>) -> Result<bool> {
+        let entry = Opaque::<bindings::wait_queue_entry>::uninit();
+        // SAFETY: `entry` is valid for writes and stays in place until `finish_wait` below.
+        unsafe { bindings::init_wait_entry(entry.get(), 0) };
+        let task = Task::current_raw();
+        let res = loop {
+            // SAFETY: `wq` is initialised; `entry` was initialised by `init_wait_entry`.
+            unsafe {
+                bindings::prepare_to_wait_exclusive(
+                    self.wq.get(),
+                    entry.get(),
+                    bindings::TASK_INTERRUPTIBLE as i32,
+                )
+            };
+            {
+                let rd = self.ready.lock();
+                if rd.closed {
+                    break Err(EBADF);
+                }
+                if !rd.list.is_empty() {
+                    break Ok(true);
+                }
+            }
+            // SAFETY: `task` is the current task.
+            if unsafe { bindings::signal_pending(task) } != 0 {
+                break Err(EINTR);
+            }
+            match deadline {
+                None => {
+                    // SAFETY: Called in process context with the task state set above.
+                    unsafe { bindings::schedule() };
+                }
+                Some(mut expires) => {
+                    // SAFETY: As above; `expires` lives across the call.
+                    let left = unsafe {
+                        bindings::schedule_hrtimeout_range(
+                            &mut expires,
+                            0,
+                            bindings::hrtimer_mode_HRTIMER_MODE_ABS,
+                        )
+                    };
+                    if left == 0 {
+                        break Ok(false);
+                    }
+                }
+            }
+        };
+        // SAFETY: `entry` was prepared on `wq` above (or already removed by a wake-up).
+        unsafe { bindings::finish_wait(self.wq.get(), entry.get()) };
+        res
+    }
+
+    /// `->poll` of the kqueue file: readable while knotes are queued.
+    pub(crate) fn poll(&self, file: *mut bindings::file, pt: *mut bindings::poll_table) -> u32 {
+        // SAFETY: `file` and `pt` come from the VFS; `wq` lives as long as the file.
+        unsafe { bindings::poll_wait(file, self.wq.get(), pt) };
+        if self.ready.lock().list.is_empty() {
+            0
+        } else {
+            bindings::POLLIN | bindings::POLLRDNORM
+        }
+    }
+
+    /// `->flush`: called on every `close()` of a descriptor of the kqueue. When the owning
+    /// process closed its last descriptor, threads blocked in `kevent()` are woken with `EBADF`.
+    pub(crate) fn flush(&self, file: *mut bindings::file, files: bindings::fl_owner_t) {
+        if files.is_null() || !self.owner.is_current() {
+            return;
+        }
+        // SAFETY: `files` is the `files_struct` of the closing task (the VFS passes it as the
+        // flush owner id), alive for the duration of the call. `match_file` only compares.
+        let still_open = unsafe {
+            bindings::iterate_fd(files.cast(), 0, Some(match_file), file as *const c_void)
+        } != 0;
+        if !still_open {
+            self.ready.lock().closed = true;
+            self.wake(0);
+        }
+    }
+
+    /// `->release`: the file is gone. Detaches and frees every knote.
+    pub(crate) fn release(&self) {
+        let mut st = self.state.lock();
+        let knotes = core::mem::take(&mut st.knotes);
+        for kn in knotes.values() {
+            kn.ops.detach(kn);
+        }
+        {
+            let mut rd = self.ready.lock();
+            // Not the last references: `knotes` still holds one of each.
+            while rd.list.pop_front().is_some() {}
+        }
+        drop(st);
+        drop(knotes);
+    }
+}
+
+/// `iterate_fd` callback: whether descriptor `_fd` refers to the file `p`.
+///
+/// # Safety
+///
+/// None: the pointers are only compared. (`unsafe` because of the C callback type.)
+unsafe extern "C" fn match_file(p: *const c_void, file: *mut bindings::file, _fd: u32) -> i32 {
+    i32::from(ptr::eq(file as *const c_void, p))
+}
+
+/// Converts a relative timeout to nanoseconds, `EINVAL` if it is not a valid timespec.
+pub(crate) fn timespec_to_ns(ts: &KTimespec) -> Result<i64> {
+    if ts.tv_sec < 0 || !(0..1_000_000_000).contains(&ts.tv_nsec) {
+        return Err(EINVAL);
+    }
+    Ok(ts.tv_sec.saturating_mul(1_000_000_000).saturating_add(ts.tv_nsec))
+}
+
+#[kernel::macros::kunit_tests(kqueue_engine)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timespec_validation() {
+        let ok = |s, ns| timespec_to_ns(&KTimespec { tv_sec: s, tv_nsec: ns });
+        assert_eq!(ok(0, 0), Ok(0));
+        assert_eq!(ok(1, 5), Ok(1_000_000_005));
+        assert_eq!(ok(0, 999_999_999), Ok(999_999_999));
+        assert_eq!(ok(-1, 0), Err(EINVAL));
+        assert_eq!(ok(0, -1), Err(EINVAL));
+        assert_eq!(ok(0, 1_000_000_000), Err(EINVAL));
+        assert_eq!(ok(i64::MAX, 999_999_999), Ok(i64::MAX));
+    }
+
+    #[test]
+    fn abi_layout() {
+        assert_eq!(size_of::<KEvent>(), 64);
+        assert_eq!(size_of::<KeventArgs>(), 64);
+        assert_eq!(KQUEUE_IOC_KEVENT, 0xc040_b901);
+    }
+}

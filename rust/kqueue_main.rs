@@ -1,0 +1,174 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! kqueue(2) for Linux.
+//!
+//! `/dev/kqueue` is a misc device; each open file is one kqueue and the `KQUEUE_IOC_KEVENT`
+//! ioctl is `kevent()`. The ABI is `include/uapi/linux/kqueue.h`.
+//!
+//! This file holds the module, the device registration and the `file_operations` trampolines.
+//! The `MiscDevice` abstraction has no `poll` (nor `flush`) hook, so the table is written out
+//! here, as Rust Binder does.
+//!
+//! - `kqueue.rs`: the kqueue object, its locking and the `kevent()` engine;
+//! - `knote.rs`: knotes and their state;
+//! - `filter.rs`: the filter interface; `filter_user.rs`, `filter_timer.rs`: the filters;
+//! - `uapi.rs`: the ABI mirror.
+
+#![crate_name = "kqueue"]
+
+use kernel::{
+    bindings,
+    error::{from_result, to_result},
+    prelude::*,
+    sync::Arc,
+    types::{ForeignOwnable, Opaque},
+};
+
+mod filter;
+mod filter_timer;
+mod filter_user;
+mod knote;
+#[allow(clippy::module_inception)]
+mod kqueue;
+mod uapi;
+
+use crate::kqueue::Kqueue;
+
+module! {
+    type: KqueueModule,
+    name: "kqueue",
+    authors: ["The kqueue-linux authors"],
+    description: "BSD kqueue(2) for Linux: the /dev/kqueue device",
+    license: "GPL",
+    params: {
+        max_user_timers: u32 {
+            default: 4096,
+            description: "Maximum number of live EVFILT_TIMER timers per user",
+        },
+    },
+}
+
+/// Makes a C `file_operations` table usable as a `static`.
+#[repr(transparent)]
+struct AssertSync<T>(T);
+// SAFETY: The table is never written after initialisation; it is only read by the VFS.
+unsafe impl<T> Sync for AssertSync<T> {}
+
+static KQUEUE_FOPS: AssertSync<bindings::file_operations> = AssertSync(bindings::file_operations {
+    owner: kernel::module::this_module::<LocalModule>().as_ptr(),
+    open: Some(kq_open),
+    release: Some(kq_release),
+    flush: Some(kq_flush),
+    poll: Some(kq_poll),
+    unlocked_ioctl: Some(kq_ioctl),
+    compat_ioctl: Some(kq_ioctl),
+    llseek: Some(bindings::noop_llseek),
+    // SAFETY: All-zero is a valid `file_operations` (every hook absent).
+    ..unsafe { core::mem::zeroed() }
+});
+
+/// Borrows the kqueue of an open file.
+///
+/// # Safety
+///
+/// `file` must be a file of `/dev/kqueue` between `kq_open` and the end of `kq_release`.
+unsafe fn kq_of<'a>(file: *mut bindings::file) -> <Arc<Kqueue> as ForeignOwnable>::Borrowed<'a> {
+    // SAFETY: `kq_open` stored an `Arc<Kqueue>` in `private_data`; per the caller it has not
+    // been reclaimed yet.
+    unsafe { Arc::<Kqueue>::borrow((*file).private_data) }
+}
+
+/// # Safety
+///
+/// Called by the VFS with a valid new file of the device.
+unsafe extern "C" fn kq_open(_inode: *mut bindings::inode, file: *mut bindings::file) -> i32 {
+    from_result(|| {
+        let kq = Kqueue::new()?;
+        // SAFETY: The file is new and ours; misc_open set `private_data` to the miscdevice,
+        // which we do not need.
+        unsafe { (*file).private_data = kq.into_foreign() };
+        Ok(0)
+    })
+}
+
+/// # Safety
+///
+/// Called by the VFS once, when the last reference to the file goes away.
+unsafe extern "C" fn kq_release(_inode: *mut bindings::inode, file: *mut bindings::file) -> i32 {
+    // SAFETY: `kq_open` stored the `Arc`; this is the last use of `private_data`.
+    let kq = unsafe { Arc::<Kqueue>::from_foreign((*file).private_data) };
+    kq.release();
+    0
+}
+
+/// # Safety
+///
+/// Called by the VFS on `close()` of a descriptor of a live file.
+unsafe extern "C" fn kq_flush(file: *mut bindings::file, id: bindings::fl_owner_t) -> i32 {
+    // SAFETY: The file is live (a descriptor was just closed, the caller holds a reference).
+    unsafe { kq_of(file) }.flush(file, id);
+    0
+}
+
+/// # Safety
+///
+/// Called by the VFS with a live file and a valid (possibly NULL) poll table.
+unsafe extern "C" fn kq_poll(
+    file: *mut bindings::file,
+    pt: *mut bindings::poll_table_struct,
+) -> bindings::__poll_t {
+    // SAFETY: The file is live for the duration of the call.
+    unsafe { kq_of(file) }.poll(file, pt)
+}
+
+/// # Safety
+///
+/// Called by the VFS with a live file.
+unsafe extern "C" fn kq_ioctl(file: *mut bindings::file, cmd: u32, arg: usize) -> isize {
+    // SAFETY: The file is live for the duration of the call.
+    let kq = unsafe { kq_of(file) };
+    let res = match cmd {
+        uapi::KQUEUE_IOC_KEVENT => kq.kevent(arg),
+        _ => Err(ENOTTY),
+    };
+    match res {
+        Ok(n) => n,
+        Err(e) => e.to_errno() as isize,
+    }
+}
+
+/// The module: owns the misc device registration.
+struct KqueueModule {
+    /// The registered device. Boxed so that its address is stable, as `misc_register` needs.
+    misc: KBox<Opaque<bindings::miscdevice>>,
+}
+
+// SAFETY: The miscdevice is only touched by the misc core and by `drop`.
+unsafe impl Sync for KqueueModule {}
+// SAFETY: As above.
+unsafe impl Send for KqueueModule {}
+
+impl kernel::Module for KqueueModule {
+    fn init(_module: &'static ThisModule) -> Result<Self> {
+        filter_timer::init();
+        let misc = KBox::new(Opaque::<bindings::miscdevice>::zeroed(), GFP_KERNEL)?;
+        let raw = misc.get();
+        // SAFETY: `raw` points to a zeroed miscdevice that lives (boxed) until `drop`, which
+        // deregisters it before it is freed.
+        to_result(unsafe {
+            (*raw).minor = bindings::MISC_DYNAMIC_MINOR as i32;
+            (*raw).name = c"kqueue".as_char_ptr();
+            (*raw).fops = &KQUEUE_FOPS.0;
+            (*raw).mode = 0o666;
+            bindings::misc_register(raw)
+        })?;
+        Ok(Self { misc })
+    }
+}
+
+impl Drop for KqueueModule {
+    fn drop(&mut self) {
+        // SAFETY: Registered in `init`. No file is open: each holds a module reference.
+        unsafe { bindings::misc_deregister(self.misc.get()) };
+    }
+}
