@@ -69,13 +69,25 @@ pub(crate) fn parse(fflags: u32, data: i64, oneshot: bool) -> Result<TimerSpec> 
     }
     let ns = to_ns(fflags, data)?;
     if fflags & NOTE_ABSTIME != 0 {
-        return Ok(TimerSpec { first_ns: ns, period_ns: 0, absolute: true });
+        return Ok(TimerSpec {
+            first_ns: ns,
+            period_ns: 0,
+            absolute: true,
+        });
     }
     if oneshot {
-        return Ok(TimerSpec { first_ns: ns, period_ns: 0, absolute: false });
+        return Ok(TimerSpec {
+            first_ns: ns,
+            period_ns: 0,
+            absolute: false,
+        });
     }
     let period = ns.max(MIN_PERIOD_NS);
-    Ok(TimerSpec { first_ns: period, period_ns: period, absolute: false })
+    Ok(TimerSpec {
+        first_ns: period,
+        period_ns: period,
+        absolute: false,
+    })
 }
 
 kernel::sync::global_lock! {
@@ -139,7 +151,9 @@ unsafe extern "C" fn timer_fn(timer: *mut bindings::hrtimer) -> bindings::hrtime
         } else {
             1
         };
-        st.data = st.data.saturating_add(i64::try_from(expired).unwrap_or(i64::MAX));
+        st.data = st
+            .data
+            .saturating_add(i64::try_from(expired).unwrap_or(i64::MAX));
     });
     restart
 }
@@ -147,9 +161,15 @@ unsafe extern "C" fn timer_fn(timer: *mut bindings::hrtimer) -> bindings::hrtime
 /// Sets up and starts `kn`'s hrtimer for `spec`. The timer is not running.
 fn start(kn: &Knote, spec: &TimerSpec) {
     let (clock, mode) = if spec.absolute {
-        (bindings::CLOCK_REALTIME, bindings::hrtimer_mode_HRTIMER_MODE_ABS)
+        (
+            bindings::CLOCK_REALTIME,
+            bindings::hrtimer_mode_HRTIMER_MODE_ABS,
+        )
     } else {
-        (bindings::CLOCK_MONOTONIC, bindings::hrtimer_mode_HRTIMER_MODE_REL)
+        (
+            bindings::CLOCK_MONOTONIC,
+            bindings::hrtimer_mode_HRTIMER_MODE_REL,
+        )
     };
     // SAFETY: The timer is embedded in the pinned knote and not queued (never started, or
     // cancelled), so it may be (re)initialised and started.
@@ -180,7 +200,10 @@ impl Filter for TimerFilter {
         {
             let mut rd = kn.kq().ready_lock().lock();
             let st = kn.state.access_mut(&mut rd);
-            st.timer = TimerState { period_ns: spec.period_ns, uid: Some(uid) };
+            st.timer = TimerState {
+                period_ns: spec.period_ns,
+                uid: Some(uid),
+            };
         }
         start(kn, &spec);
         Ok(())
@@ -258,16 +281,35 @@ mod tests {
     fn specs() {
         assert_eq!(
             parse(0, 10, false),
-            Ok(TimerSpec { first_ns: 10_000_000, period_ns: 10_000_000, absolute: false })
+            Ok(TimerSpec {
+                first_ns: 10_000_000,
+                period_ns: 10_000_000,
+                absolute: false
+            })
         );
         assert_eq!(
             parse(NOTE_NSECONDS, 1, false),
-            Ok(TimerSpec { first_ns: MIN_PERIOD_NS, period_ns: MIN_PERIOD_NS, absolute: false })
+            Ok(TimerSpec {
+                first_ns: MIN_PERIOD_NS,
+                period_ns: MIN_PERIOD_NS,
+                absolute: false
+            })
         );
-        assert_eq!(parse(0, 0, true), Ok(TimerSpec { first_ns: 0, period_ns: 0, absolute: false }));
+        assert_eq!(
+            parse(0, 0, true),
+            Ok(TimerSpec {
+                first_ns: 0,
+                period_ns: 0,
+                absolute: false
+            })
+        );
         assert_eq!(
             parse(NOTE_ABSTIME | NOTE_SECONDS, 3, false),
-            Ok(TimerSpec { first_ns: 3_000_000_000, period_ns: 0, absolute: true })
+            Ok(TimerSpec {
+                first_ns: 3_000_000_000,
+                period_ns: 0,
+                absolute: true
+            })
         );
         assert_eq!(parse(0x100, 1, false), Err(EINVAL));
         assert_eq!(parse(0, -5, false), Err(EINVAL));

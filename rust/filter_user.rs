@@ -83,14 +83,24 @@ mod tests {
         assert_eq!(apply_ffctrl(0b1010, NOTE_FFOR | 0b0110), 0b1110);
         assert_eq!(apply_ffctrl(0b1010, NOTE_FFCOPY | 0b0110), 0b0110);
         // Only the low 24 bits are user bits; NOTE_TRIGGER is not stored.
-        assert_eq!(apply_ffctrl(0, NOTE_FFCOPY | NOTE_TRIGGER | 0x00ff_ffff), 0x00ff_ffff);
+        assert_eq!(
+            apply_ffctrl(0, NOTE_FFCOPY | NOTE_TRIGGER | 0x00ff_ffff),
+            0x00ff_ffff
+        );
         assert_eq!(apply_ffctrl(0, NOTE_FFOR | 0x0f00_0001), 0x0000_0001);
     }
 
     #[test]
     fn trigger_and_clear() {
-        let mut st = KnoteState { flags: EV_CLEAR, ..Default::default() };
-        let kev = KEvent { fflags: NOTE_TRIGGER | NOTE_FFOR | 0x5, data: 42, ..Default::default() };
+        let mut st = KnoteState {
+            flags: EV_CLEAR,
+            ..Default::default()
+        };
+        let kev = KEvent {
+            fflags: NOTE_TRIGGER | NOTE_FFOR | 0x5,
+            data: 42,
+            ..Default::default()
+        };
         touch(&mut st, &kev);
         assert!(UserFilter.active(&st));
         let mut ev = KEvent::default();

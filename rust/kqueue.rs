@@ -70,7 +70,9 @@ impl OwnerPid {
     fn current() -> Self {
         // SAFETY: `current` is a valid task; `get_task_pid` returns a counted reference (or
         // NULL for an exiting task, which `put_pid` accepts).
-        Self(unsafe { bindings::get_task_pid(Task::current_raw(), bindings::pid_type_PIDTYPE_TGID) })
+        Self(unsafe {
+            bindings::get_task_pid(Task::current_raw(), bindings::pid_type_PIDTYPE_TGID)
+        })
     }
 
     /// Whether the current task belongs to the thread group this refers to.
@@ -166,7 +168,10 @@ impl Kqueue {
             let st = kn.state.access_mut(&mut rd);
             update(st);
             let reportable = !st.disabled && (st.forced || kn.ops.active(st));
-            match reportable.then(|| ListArc::try_from_arc_borrow(kn)).flatten() {
+            match reportable
+                .then(|| ListArc::try_from_arc_borrow(kn))
+                .flatten()
+            {
                 Some(item) => {
                     rd.list.push_back(item);
                     true
@@ -183,8 +188,9 @@ impl Kqueue {
 
     /// `KQUEUE_IOC_KEVENT`: applies the changelist, then collects events.
     pub(crate) fn kevent(&self, arg: usize) -> Result<isize> {
-        let args: KeventArgs =
-            UserSlice::new(UserPtr::from_addr(arg), size_of::<KeventArgs>()).reader().read()?;
+        let args: KeventArgs = UserSlice::new(UserPtr::from_addr(arg), size_of::<KeventArgs>())
+            .reader()
+            .read()?;
         if args.flags & !KQUEUE_KEVENT_FLAGS != 0
             || args.reserved0 != 0
             || args.reserved != [0; 2]
@@ -536,7 +542,10 @@ pub(crate) fn timespec_to_ns(ts: &KTimespec) -> Result<i64> {
     if ts.tv_sec < 0 || !(0..1_000_000_000).contains(&ts.tv_nsec) {
         return Err(EINVAL);
     }
-    Ok(ts.tv_sec.saturating_mul(1_000_000_000).saturating_add(ts.tv_nsec))
+    Ok(ts
+        .tv_sec
+        .saturating_mul(1_000_000_000)
+        .saturating_add(ts.tv_nsec))
 }
 
 #[kernel::macros::kunit_tests(kqueue_engine)]
@@ -545,7 +554,12 @@ mod tests {
 
     #[test]
     fn timespec_validation() {
-        let ok = |s, ns| timespec_to_ns(&KTimespec { tv_sec: s, tv_nsec: ns });
+        let ok = |s, ns| {
+            timespec_to_ns(&KTimespec {
+                tv_sec: s,
+                tv_nsec: ns,
+            })
+        };
         assert_eq!(ok(0, 0), Ok(0));
         assert_eq!(ok(1, 5), Ok(1_000_000_005));
         assert_eq!(ok(0, 999_999_999), Ok(999_999_999));

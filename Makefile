@@ -1,0 +1,38 @@
+# SPDX-License-Identifier: GPL-2.0
+#
+# kqueue(2) for Linux.
+#
+#   make [KDIR=/path/to/kernel/build]   build kqueue.ko against your own
+#                                       Rust-enabled kernel (default: the
+#                                       running kernel's build tree)
+#   make demo     set everything up (toolchain, kernel, module, library) and
+#                 run the demo program in a QEMU VM
+#   make check    lint, build and run every test on the fast and the debug
+#                 kernel in QEMU; prints "N passed, N failed"
+#   make setup    only install the toolchain and build the test kernels
+#   make clean
+#
+# The kernel bits (Kbuild) live in ./Kbuild; the scripts in scripts/.
+
+KDIR ?= /lib/modules/$(shell uname -r)/build
+
+.PHONY: all module demo check setup clean
+
+all: module
+
+module:
+	$(MAKE) -C $(KDIR) M=$(CURDIR) modules
+
+demo:
+	scripts/demo.sh
+
+check:
+	scripts/check.sh
+
+setup:
+	scripts/setup.sh all
+
+clean:
+	rm -rf build
+	$(MAKE) -C userspace-lib clean
+	$(MAKE) -C selftests clean
