@@ -20,7 +20,7 @@ use kernel::{
 
 use crate::filter::Filter;
 use crate::kqueue::{Kqueue, ReadyState};
-use crate::uapi::{KEvent, EV_ACTIONS};
+use crate::uapi::{KEvent, EV_ACTIONS, EV_DISABLE};
 
 /// Key of a knote in its kqueue: FreeBSD's (ident, filter) identity.
 pub(crate) type KnoteKey = (u64, i16);
@@ -106,6 +106,8 @@ impl Knote {
             ext: kev.ext,
             sfflags: kev.fflags,
             sdata: kev.data,
+            // `EV_ADD | EV_DISABLE` creates the knote disabled.
+            disabled: kev.flags & EV_DISABLE != 0,
             ..Default::default()
         };
         let state = LockedBy::new(kq.ready_lock(), state);

@@ -27,7 +27,7 @@
 /* Is the knote (@ident, EVFILT_USER) registered? Deletes it to find out. */
 static bool user_exists(int kq, uintptr_t ident)
 {
-	return user_delete(kq, ident) == 0;
+	return kq_user_delete(kq, ident) == 0;
 }
 
 static int raw_kevent(int fd, struct kqueue_kevent_args *args)
@@ -66,8 +66,8 @@ TEST(device_node)
 	/* Every open file is a separate, empty kqueue. */
 	fd = open("/dev/kqueue", O_RDWR);
 	ASSERT_GE(fd, 0);
-	EXPECT_EQ(0, user_add(fd, 1, 0));
-	EXPECT_EQ(0, user_trigger(fd, 1));
+	EXPECT_EQ(0, kq_user_add(fd, 1, 0));
+	EXPECT_EQ(0, kq_user_trigger(fd, 1));
 	EXPECT_EQ(0, close(fd));
 }
 
@@ -85,9 +85,9 @@ TEST(kqueue_plain)
 	kq2 = kqueue();
 	ASSERT_GE(kq2, 0);
 	EXPECT_NE(kq, kq2);
-	EXPECT_EQ(0, user_add(kq, 1, 0));
-	EXPECT_EQ(0, user_trigger(kq, 1));
-	EXPECT_EQ(ENOENT, user_trigger(kq2, 1));
+	EXPECT_EQ(0, kq_user_add(kq, 1, 0));
+	EXPECT_EQ(0, kq_user_trigger(kq, 1));
+	EXPECT_EQ(ENOENT, kq_user_trigger(kq2, 1));
 	EXPECT_EQ(0, kev_poll(kq2, &ev, 1));
 	EXPECT_EQ(1, kev_poll(kq, &ev, 1));
 	EXPECT_EQ(0, close(kq2));
@@ -139,12 +139,12 @@ TEST(kqueue_invalid_flags)
 	};
 	unsigned int i;
 
-	for (i = 0; i < sizeof(xflags) / sizeof(xflags[0]); i++) {
+	for (i = 0; i < ARRAY_SIZE(xflags); i++) {
 		errno = 0;
 		EXPECT_EQ(-1, kqueuex(xflags[i])) TH_LOG("kqueuex(%#x)", xflags[i]);
 		EXPECT_EQ(EINVAL, errno);
 	}
-	for (i = 0; i < sizeof(oflags) / sizeof(oflags[0]); i++) {
+	for (i = 0; i < ARRAY_SIZE(oflags); i++) {
 		errno = 0;
 		EXPECT_EQ(-1, kqueue1(oflags[i])) TH_LOG("kqueue1(%#x)", oflags[i]);
 		EXPECT_EQ(EINVAL, errno);
@@ -157,23 +157,23 @@ TEST_F(core, add_delete)
 {
 	struct kevent ev;
 
-	EXPECT_EQ(0, user_add(self->kq, 1, 0));
-	EXPECT_EQ(0, user_delete(self->kq, 1));
-	EXPECT_EQ(ENOENT, user_delete(self->kq, 1));
-	EXPECT_EQ(ENOENT, user_delete(self->kq, 2));
+	EXPECT_EQ(0, kq_user_add(self->kq, 1, 0));
+	EXPECT_EQ(0, kq_user_delete(self->kq, 1));
+	EXPECT_EQ(ENOENT, kq_user_delete(self->kq, 1));
+	EXPECT_EQ(ENOENT, kq_user_delete(self->kq, 2));
 	EXPECT_EQ(ENOENT, kq_receipt(self->kq, 2, EVFILT_USER, EV_DELETE, 0, 0, NULL));
 
 	/* Deleting a triggered knote drops its pending event. */
-	EXPECT_EQ(0, user_add(self->kq, 3, 0));
-	EXPECT_EQ(0, user_trigger(self->kq, 3));
+	EXPECT_EQ(0, kq_user_add(self->kq, 3, 0));
+	EXPECT_EQ(0, kq_user_trigger(self->kq, 3));
 	EXPECT_EQ(1, kev_poll(self->kq, &ev, 1));
-	EXPECT_EQ(0, user_delete(self->kq, 3));
+	EXPECT_EQ(0, kq_user_delete(self->kq, 3));
 	EXPECT_EQ(0, kev_poll(self->kq, &ev, 1));
 
 	/* The identity is (ident, filter): a timer 3 is another knote. */
-	EXPECT_EQ(0, user_add(self->kq, 3, 0));
-	EXPECT_EQ(ENOENT, timer_delete(self->kq, 3));
-	EXPECT_EQ(0, user_delete(self->kq, 3));
+	EXPECT_EQ(0, kq_user_add(self->kq, 3, 0));
+	EXPECT_EQ(ENOENT, kq_timer_del(self->kq, 3));
+	EXPECT_EQ(0, kq_user_delete(self->kq, 3));
 }
 
 TEST_F(core, add_modifies_existing)
@@ -188,8 +188,8 @@ TEST_F(core, add_modifies_existing)
 	EXPECT_EQ(1u, ev[0].ident);
 	EXPECT_EQ(EVFILT_USER, ev[0].filter);
 	EXPECT_EQ(UDATA(2), ev[0].udata);
-	EXPECT_EQ(0, user_delete(self->kq, 1));
-	EXPECT_EQ(ENOENT, user_delete(self->kq, 1));
+	EXPECT_EQ(0, kq_user_delete(self->kq, 1));
+	EXPECT_EQ(ENOENT, kq_user_delete(self->kq, 1));
 }
 
 TEST_F(core, modify_absent_enoent)
@@ -209,8 +209,8 @@ TEST_F(core, enable_disable_together_einval)
 {
 	struct kevent ev;
 
-	EXPECT_EQ(0, user_add(self->kq, 1, 0));
-	EXPECT_EQ(0, user_trigger(self->kq, 1));
+	EXPECT_EQ(0, kq_user_add(self->kq, 1, 0));
+	EXPECT_EQ(0, kq_user_trigger(self->kq, 1));
 	EXPECT_EQ(EINVAL, kq_change(self->kq, 1, EVFILT_USER, EV_ENABLE | EV_DISABLE,
 				    0, 0, NULL));
 	EXPECT_EQ(EINVAL, kq_receipt(self->kq, 1, EVFILT_USER,
@@ -228,9 +228,9 @@ TEST_F(core, disable_enable)
 {
 	struct kevent ev;
 
-	EXPECT_EQ(0, user_add(self->kq, 1, 0));
+	EXPECT_EQ(0, kq_user_add(self->kq, 1, 0));
 	EXPECT_EQ(0, kq_change(self->kq, 1, EVFILT_USER, EV_DISABLE, 0, 0, NULL));
-	EXPECT_EQ(0, user_trigger(self->kq, 1));
+	EXPECT_EQ(0, kq_user_trigger(self->kq, 1));
 	EXPECT_EQ(0, kev_poll(self->kq, &ev, 1));
 	EXPECT_EQ(0, kev_wait(self->kq, NULL, 0, &ev, 1, 50));
 
@@ -261,16 +261,16 @@ TEST_F(core, add_reenables_disabled)
 {
 	struct kevent ev;
 
-	EXPECT_EQ(0, user_add(self->kq, 1, 0));
+	EXPECT_EQ(0, kq_user_add(self->kq, 1, 0));
 	EXPECT_EQ(0, kq_change(self->kq, 1, EVFILT_USER, EV_DISABLE, 0, 0, NULL));
-	EXPECT_EQ(0, user_trigger(self->kq, 1));
+	EXPECT_EQ(0, kq_user_trigger(self->kq, 1));
 	EXPECT_EQ(0, kev_poll(self->kq, &ev, 1));
 	/* A plain EV_ADD on the disabled knote enables it. */
-	EXPECT_EQ(0, user_add(self->kq, 1, 0));
+	EXPECT_EQ(0, kq_user_add(self->kq, 1, 0));
 	ASSERT_EQ(1, kev_poll(self->kq, &ev, 1));
 	EXPECT_EQ(1u, ev.ident);
 	/* EV_ADD | EV_DISABLE on an existing knote disables it. */
-	EXPECT_EQ(0, user_add(self->kq, 1, EV_DISABLE));
+	EXPECT_EQ(0, kq_user_add(self->kq, 1, EV_DISABLE));
 	EXPECT_EQ(0, kev_poll(self->kq, &ev, 1));
 }
 
@@ -291,8 +291,8 @@ TEST_F(core, oneshot)
 	EXPECT_EQ(UDATA(1), ev.udata);
 	/* Reported once, then gone. */
 	EXPECT_EQ(0, kev_poll(self->kq, &ev, 1));
-	EXPECT_EQ(ENOENT, user_trigger(self->kq, 1));
-	EXPECT_EQ(ENOENT, user_delete(self->kq, 1));
+	EXPECT_EQ(ENOENT, kq_user_trigger(self->kq, 1));
+	EXPECT_EQ(ENOENT, kq_user_delete(self->kq, 1));
 }
 
 TEST_F(core, clear)
@@ -300,16 +300,16 @@ TEST_F(core, clear)
 	struct kevent ev;
 	int i;
 
-	EXPECT_EQ(0, user_add(self->kq, 1, EV_CLEAR));
+	EXPECT_EQ(0, kq_user_add(self->kq, 1, EV_CLEAR));
 	for (i = 0; i < 3; i++) {
-		EXPECT_EQ(0, user_trigger(self->kq, 1));
+		EXPECT_EQ(0, kq_user_trigger(self->kq, 1));
 		ASSERT_EQ(1, kev_poll(self->kq, &ev, 1));
 		EXPECT_EQ(1u, ev.ident);
 		EXPECT_EQ(EV_CLEAR, ev.flags);
 		/* Reset after reporting: not reported again until triggered. */
 		EXPECT_EQ(0, kev_poll(self->kq, &ev, 1));
 	}
-	EXPECT_EQ(0, user_delete(self->kq, 1));
+	EXPECT_EQ(0, kq_user_delete(self->kq, 1));
 }
 
 TEST_F(core, level_triggered)
@@ -333,14 +333,14 @@ TEST_F(core, dispatch)
 {
 	struct kevent ev;
 
-	EXPECT_EQ(0, user_add(self->kq, 1, EV_DISPATCH));
-	EXPECT_EQ(0, user_trigger(self->kq, 1));
+	EXPECT_EQ(0, kq_user_add(self->kq, 1, EV_DISPATCH));
+	EXPECT_EQ(0, kq_user_trigger(self->kq, 1));
 	ASSERT_EQ(1, kev_poll(self->kq, &ev, 1));
 	EXPECT_EQ(1u, ev.ident);
 	EXPECT_EQ(EV_DISPATCH, ev.flags);
 	/* Disabled after the report: triggering again is not reported. */
 	EXPECT_EQ(0, kev_poll(self->kq, &ev, 1));
-	EXPECT_EQ(0, user_trigger(self->kq, 1));
+	EXPECT_EQ(0, kq_user_trigger(self->kq, 1));
 	EXPECT_EQ(0, kev_poll(self->kq, &ev, 1));
 	/* EV_ENABLE: still triggered (no EV_CLEAR), reported once more. */
 	EXPECT_EQ(0, kq_change(self->kq, 1, EVFILT_USER, EV_ENABLE, 0, 0, NULL));
@@ -348,7 +348,7 @@ TEST_F(core, dispatch)
 	EXPECT_EQ(EV_DISPATCH, ev.flags);
 	EXPECT_EQ(0, kev_poll(self->kq, &ev, 1));
 	/* It still exists. */
-	EXPECT_EQ(0, user_delete(self->kq, 1));
+	EXPECT_EQ(0, kq_user_delete(self->kq, 1));
 }
 
 TEST_F(core, flags_fixed_at_creation)
@@ -356,27 +356,28 @@ TEST_F(core, flags_fixed_at_creation)
 	struct kevent ev;
 
 	/* A level knote stays level when EV_ADD asks for more later. */
-	EXPECT_EQ(0, user_add(self->kq, 1, 0));
+	EXPECT_EQ(0, kq_user_add(self->kq, 1, 0));
 	EXPECT_EQ(0, kq_change(self->kq, 1, EVFILT_USER,
-			       EV_ADD | EV_CLEAR | EV_ONESHOT | EV_DISPATCH,
-			       NOTE_TRIGGER, 0, NULL));
+			       EV_ADD | EV_CLEAR | EV_ONESHOT | EV_DISPATCH, 0, 0,
+			       NULL));
+	EXPECT_EQ(0, kq_user_trigger(self->kq, 1));
 	ASSERT_EQ(1, kev_poll(self->kq, &ev, 1));
 	EXPECT_EQ(0, ev.flags);
 	ASSERT_EQ(1, kev_poll(self->kq, &ev, 1));
 	EXPECT_EQ(0, ev.flags);
-	EXPECT_EQ(0, user_delete(self->kq, 1));
+	EXPECT_EQ(0, kq_user_delete(self->kq, 1));
 
 	/* A oneshot knote stays oneshot after a plain EV_ADD. */
-	EXPECT_EQ(0, user_add(self->kq, 2, EV_ONESHOT));
+	EXPECT_EQ(0, kq_user_add(self->kq, 2, EV_ONESHOT));
 	EXPECT_EQ(0, kq_change(self->kq, 2, EVFILT_USER, EV_ADD, NOTE_TRIGGER, 0, NULL));
 	ASSERT_EQ(1, kev_poll(self->kq, &ev, 1));
 	EXPECT_EQ(2u, ev.ident);
 	EXPECT_EQ(EV_ONESHOT, ev.flags);
 	EXPECT_EQ(0, kev_poll(self->kq, &ev, 1));
-	EXPECT_EQ(ENOENT, user_delete(self->kq, 2));
+	EXPECT_EQ(ENOENT, kq_user_delete(self->kq, 2));
 
 	/* A clear knote stays clear. */
-	EXPECT_EQ(0, user_add(self->kq, 3, EV_CLEAR));
+	EXPECT_EQ(0, kq_user_add(self->kq, 3, EV_CLEAR));
 	EXPECT_EQ(0, kq_change(self->kq, 3, EVFILT_USER, EV_ADD, NOTE_TRIGGER, 0, NULL));
 	ASSERT_EQ(1, kev_poll(self->kq, &ev, 1));
 	EXPECT_EQ(EV_CLEAR, ev.flags);
@@ -483,15 +484,15 @@ TEST_F(core, forceoneshot_existing)
 	EXPECT_EQ(0, ev.flags & (EV_FORCEONESHOT | EV_ADD | EV_ERROR));
 	EXPECT_EQ(UDATA(1), ev.udata);
 	EXPECT_EQ(0, kev_poll(self->kq, &ev, 1));
-	EXPECT_EQ(ENOENT, user_delete(self->kq, 1));
+	EXPECT_EQ(ENOENT, kq_user_delete(self->kq, 1));
 
 	/* Same for an EV_CLEAR knote that was never triggered. */
-	EXPECT_EQ(0, user_add(self->kq, 2, EV_CLEAR));
+	EXPECT_EQ(0, kq_user_add(self->kq, 2, EV_CLEAR));
 	EXPECT_EQ(0, kq_change(self->kq, 2, EVFILT_USER, EV_FORCEONESHOT, 0, 0, NULL));
 	ASSERT_EQ(1, kev_poll(self->kq, &ev, 1));
 	EXPECT_EQ(2u, ev.ident);
 	EXPECT_EQ(0, kev_poll(self->kq, &ev, 1));
-	EXPECT_EQ(ENOENT, user_delete(self->kq, 2));
+	EXPECT_EQ(ENOENT, kq_user_delete(self->kq, 2));
 }
 
 TEST_F(core, forceoneshot_absent)
@@ -710,7 +711,7 @@ TEST_F(core, unknown_filters_einval)
 	};
 	unsigned int i;
 
-	for (i = 0; i < sizeof(filters) / sizeof(filters[0]); i++) {
+	for (i = 0; i < ARRAY_SIZE(filters); i++) {
 		EXPECT_EQ(EINVAL, kq_change(self->kq, 1, filters[i], EV_ADD, 0, 0, NULL))
 			TH_LOG("filter %d", filters[i]);
 		EXPECT_EQ(EINVAL, kq_receipt(self->kq, 1, filters[i], EV_ADD, 0, 0,
@@ -779,7 +780,7 @@ TEST_F(core, nevents_zero_returns_at_once)
 	EXPECT_TRUE(user_exists(self->kq, 2));
 
 	/* Nothing pending, no eventlist, long timeout: still at once. */
-	EXPECT_EQ(0, user_delete(self->kq, 1));
+	EXPECT_EQ(0, kq_user_delete(self->kq, 1));
 	t0 = now_ns();
 	EXPECT_EQ(0, kev_wait(self->kq, NULL, 0, NULL, 0, 5000));
 	EXPECT_LT(elapsed_ms(t0), 1000);
@@ -808,12 +809,12 @@ TEST_F(core, zero_timeout_polls)
 	struct kevent ev;
 	int64_t t0;
 
-	EXPECT_EQ(0, user_add(self->kq, 1, 0));
+	EXPECT_EQ(0, kq_user_add(self->kq, 1, 0));
 	t0 = now_ns();
 	EXPECT_EQ(0, kevent(self->kq, NULL, 0, &ev, 1, &zero));
 	EXPECT_LT(elapsed_ms(t0), 500);
 
-	EXPECT_EQ(0, user_trigger(self->kq, 1));
+	EXPECT_EQ(0, kq_user_trigger(self->kq, 1));
 	ASSERT_EQ(1, kevent(self->kq, NULL, 0, &ev, 1, &zero));
 	EXPECT_EQ(1u, ev.ident);
 }
@@ -849,7 +850,7 @@ TEST_F(core, invalid_timeout_einval)
 	struct kevent chg, ev;
 	unsigned int i;
 
-	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+	for (i = 0; i < ARRAY_SIZE(bad); i++) {
 		EV_SET(&chg, 100 + i, EVFILT_USER, EV_ADD, 0, 0, NULL);
 		errno = 0;
 		EXPECT_EQ(-1, kevent(self->kq, &chg, 1, &ev, 1, &bad[i]))
@@ -980,7 +981,7 @@ TEST(ebadf_closed)
 
 	kq = kqueue();
 	ASSERT_GE(kq, 0);
-	EXPECT_EQ(0, user_add(kq, 1, 0));
+	EXPECT_EQ(0, kq_user_add(kq, 1, 0));
 	ASSERT_EQ(0, close(kq));
 	EV_SET(&chg, 1, EVFILT_USER, 0, NOTE_TRIGGER, 0, NULL);
 	errno = 0;
@@ -995,9 +996,10 @@ TEST_F(core, round_robin)
 	struct kevent ev;
 	int round, i, seen;
 
-	for (i = 1; i <= 3; i++)
+	for (i = 1; i <= 3; i++) {
 		ASSERT_EQ(0, kq_change(self->kq, i, EVFILT_USER, EV_ADD, NOTE_TRIGGER, 0,
 				       NULL));
+	}
 	for (round = 0; round < 3; round++) {
 		seen = 0;
 		for (i = 0; i < 3; i++) {
@@ -1015,12 +1017,12 @@ TEST_F(core, round_robin)
 
 /* EINTR: a signal ends the wait, with or without SA_RESTART. */
 
-static volatile sig_atomic_t alarms;
+static int alarms;
 
 static void on_alarm(int sig)
 {
 	(void)sig;
-	alarms++;
+	__atomic_add_fetch(&alarms, 1, __ATOMIC_SEQ_CST);
 }
 
 static void check_eintr(struct __test_metadata *_metadata, int kq, int sa_flags)
@@ -1036,7 +1038,7 @@ static void check_eintr(struct __test_metadata *_metadata, int kq, int sa_flags)
 	sa.sa_flags = sa_flags;
 	sigemptyset(&sa.sa_mask);
 	ASSERT_EQ(0, sigaction(SIGALRM, &sa, NULL));
-	alarms = 0;
+	__atomic_store_n(&alarms, 0, __ATOMIC_SEQ_CST);
 
 	EV_SET(&chg, 50, EVFILT_USER, EV_ADD, 0, 0, NULL);
 	t0 = now_ns();
@@ -1047,7 +1049,7 @@ static void check_eintr(struct __test_metadata *_metadata, int kq, int sa_flags)
 	EXPECT_EQ(EINTR, errno);
 	EXPECT_GE(elapsed_ms(t0), 140);
 	EXPECT_LT(elapsed_ms(t0), 2500);
-	EXPECT_EQ(1, alarms);
+	EXPECT_EQ(1, __atomic_load_n(&alarms, __ATOMIC_SEQ_CST));
 	/* The change was applied before the wait. */
 	EXPECT_TRUE(user_exists(kq, 50));
 }
@@ -1144,7 +1146,7 @@ TEST_F(core, ioctl_unknown_flags_einval)
 	chg.ident = 1;
 	chg.filter = KQ_EVFILT_USER;
 	chg.flags = KQ_EV_ADD;
-	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+	for (i = 0; i < ARRAY_SIZE(bad); i++) {
 		memset(&args, 0, sizeof(args));
 		args.changelist = (uintptr_t)&chg;
 		args.nchanges = 1;
@@ -1232,7 +1234,7 @@ TEST_F(core, ioctl_invalid_timeout_einval)
 	struct kqueue_event ev;
 	unsigned int i;
 
-	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+	for (i = 0; i < ARRAY_SIZE(bad); i++) {
 		memset(&args, 0, sizeof(args));
 		args.eventlist = (uintptr_t)&ev;
 		args.nevents = 1;
@@ -1276,6 +1278,7 @@ TEST_F(core, ioctl_unknown_cmd_enotty)
 TEST_F(core, ioctl_bad_pointers)
 {
 	struct kqueue_kevent_args args;
+	int p[2];
 
 	errno = 0;
 	EXPECT_EQ(-1, ioctl(self->kq, KQUEUE_IOC_KEVENT, NULL));
@@ -1292,17 +1295,13 @@ TEST_F(core, ioctl_bad_pointers)
 	EXPECT_EQ(EFAULT, errno);
 
 	/* The kernel's own answer on a descriptor that is not a kqueue. */
-	{
-		int p[2];
-
-		ASSERT_EQ(0, pipe(p));
-		memset(&args, 0, sizeof(args));
-		errno = 0;
-		EXPECT_EQ(-1, raw_kevent(p[0], &args));
-		EXPECT_EQ(ENOTTY, errno);
-		close(p[0]);
-		close(p[1]);
-	}
+	ASSERT_EQ(0, pipe(p));
+	memset(&args, 0, sizeof(args));
+	errno = 0;
+	EXPECT_EQ(-1, raw_kevent(p[0], &args));
+	EXPECT_EQ(ENOTTY, errno);
+	close(p[0]);
+	close(p[1]);
 }
 
 /* poll(), select() and epoll on a kqueue descriptor. */
@@ -1315,10 +1314,10 @@ TEST_F(core, poll_readiness)
 	fd_set rfds;
 
 	EXPECT_EQ(0, poll(&pfd, 1, 0));
-	EXPECT_EQ(0, user_add(self->kq, 1, EV_CLEAR));
+	EXPECT_EQ(0, kq_user_add(self->kq, 1, EV_CLEAR));
 	EXPECT_EQ(0, poll(&pfd, 1, 0));
 
-	EXPECT_EQ(0, user_trigger(self->kq, 1));
+	EXPECT_EQ(0, kq_user_trigger(self->kq, 1));
 	pfd.revents = 0;
 	ASSERT_EQ(1, poll(&pfd, 1, 0));
 	EXPECT_EQ(POLLIN, pfd.revents);
@@ -1352,7 +1351,7 @@ TEST_F(core, poll_wakes)
 	struct delayed_trigger d;
 	int64_t t0;
 
-	EXPECT_EQ(0, user_add(self->kq, 1, 0));
+	EXPECT_EQ(0, kq_user_add(self->kq, 1, 0));
 	t0 = now_ns();
 	ASSERT_EQ(0, delayed_trigger_start(&d, self->kq, 1, 100));
 	ASSERT_EQ(1, poll(&pfd, 1, 5000));
@@ -1373,7 +1372,7 @@ TEST_F(core, epoll_wakes)
 	ep = epoll_create1(EPOLL_CLOEXEC);
 	ASSERT_GE(ep, 0);
 	ASSERT_EQ(0, epoll_ctl(ep, EPOLL_CTL_ADD, self->kq, &ee));
-	EXPECT_EQ(0, user_add(self->kq, 1, EV_CLEAR));
+	EXPECT_EQ(0, kq_user_add(self->kq, 1, EV_CLEAR));
 	EXPECT_EQ(0, epoll_wait(ep, &ee, 1, 0));
 
 	t0 = now_ns();

@@ -122,22 +122,22 @@ static inline int kq_receipt(int kq, uintptr_t ident, short filter,
 }
 
 /* EVFILT_USER shorthands; each returns 0 or an errno like kq_change(). */
-static inline int user_add(int kq, uintptr_t ident, unsigned short flags)
+static inline int kq_user_add(int kq, uintptr_t ident, unsigned short flags)
 {
 	return kq_change(kq, ident, EVFILT_USER, EV_ADD | flags, 0, 0, NULL);
 }
 
-static inline int user_trigger(int kq, uintptr_t ident)
+static inline int kq_user_trigger(int kq, uintptr_t ident)
 {
 	return kq_change(kq, ident, EVFILT_USER, 0, NOTE_TRIGGER, 0, NULL);
 }
 
-static inline int user_delete(int kq, uintptr_t ident)
+static inline int kq_user_delete(int kq, uintptr_t ident)
 {
 	return kq_change(kq, ident, EVFILT_USER, EV_DELETE, 0, 0, NULL);
 }
 
-static inline int timer_delete(int kq, uintptr_t ident)
+static inline int kq_timer_del(int kq, uintptr_t ident)
 {
 	return kq_change(kq, ident, EVFILT_TIMER, EV_DELETE, 0, 0, NULL);
 }
@@ -160,7 +160,7 @@ struct delayed_trigger {
 	int kq;
 	uintptr_t ident;
 	long delay_ms;
-	int err;		/* what user_trigger() returned */
+	int err;		/* what kq_user_trigger() returned */
 };
 
 static inline void *delayed_trigger_fn(void *arg)
@@ -168,7 +168,7 @@ static inline void *delayed_trigger_fn(void *arg)
 	struct delayed_trigger *d = arg;
 
 	sleep_ms(d->delay_ms);
-	d->err = user_trigger(d->kq, d->ident);
+	d->err = kq_user_trigger(d->kq, d->ident);
 	return NULL;
 }
 
@@ -182,7 +182,7 @@ static inline int delayed_trigger_start(struct delayed_trigger *d, int kq,
 	return pthread_create(&d->thread, NULL, delayed_trigger_fn, d);
 }
 
-/* Join the thread; returns what its user_trigger() returned. */
+/* Join the thread; returns what its kq_user_trigger() returned. */
 static inline int delayed_trigger_join(struct delayed_trigger *d)
 {
 	pthread_join(d->thread, NULL);

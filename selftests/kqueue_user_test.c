@@ -72,10 +72,10 @@ TEST_F(user, trigger)
 	EXPECT_EQ(UDATA(1), ev.udata);
 
 	/* Triggering twice before collection gives one event. */
-	EXPECT_EQ(0, user_add(self->kq, 2, EV_CLEAR));
-	EXPECT_EQ(0, user_trigger(self->kq, 2));
-	EXPECT_EQ(0, user_trigger(self->kq, 2));
-	EXPECT_EQ(0, user_delete(self->kq, 1));
+	EXPECT_EQ(0, kq_user_add(self->kq, 2, EV_CLEAR));
+	EXPECT_EQ(0, kq_user_trigger(self->kq, 2));
+	EXPECT_EQ(0, kq_user_trigger(self->kq, 2));
+	EXPECT_EQ(0, kq_user_delete(self->kq, 1));
 	ASSERT_EQ(1, kev_poll(self->kq, evs, 4));
 	EXPECT_EQ(2u, evs[0].ident);
 	EXPECT_EQ(0, kev_poll(self->kq, evs, 4));
@@ -91,7 +91,7 @@ TEST_F(user, add_with_trigger)
 	EXPECT_EQ(55, data);
 
 	/* NOTE_FFOR at EV_ADD on a new knote ORs into zero. */
-	EXPECT_EQ(0, user_delete(self->kq, 1));
+	EXPECT_EQ(0, kq_user_delete(self->kq, 1));
 	EXPECT_EQ(0, kq_change(self->kq, 2, EVFILT_USER, EV_ADD,
 			       NOTE_TRIGGER | NOTE_FFOR | 0x5u, 0, NULL));
 	EXPECT_EQ(0x5u, poll_fflags(self->kq, 2, NULL));
@@ -188,7 +188,7 @@ TEST_F(user, clear_resets_state)
 	struct kevent ev;
 	int64_t data = -1;
 
-	EXPECT_EQ(0, user_add(self->kq, 1, EV_CLEAR));
+	EXPECT_EQ(0, kq_user_add(self->kq, 1, EV_CLEAR));
 	EXPECT_EQ(0, user_modify(self->kq, 1, NOTE_TRIGGER | NOTE_FFCOPY | 0xabcu, 7));
 	memset(&ev, 0, sizeof(ev));
 	ASSERT_EQ(1, kev_poll(self->kq, &ev, 1));
@@ -212,7 +212,7 @@ TEST_F(user, no_clear_stays_triggered)
 	struct kevent ev;
 	int i;
 
-	EXPECT_EQ(0, user_add(self->kq, 1, 0));
+	EXPECT_EQ(0, kq_user_add(self->kq, 1, 0));
 	EXPECT_EQ(0, user_modify(self->kq, 1, NOTE_TRIGGER | NOTE_FFCOPY | 0x5u, 8));
 	for (i = 0; i < 4; i++) {
 		memset(&ev, 0, sizeof(ev));
@@ -229,7 +229,7 @@ TEST_F(user, modify_without_trigger)
 	struct kevent ev;
 	int64_t data = -1;
 
-	EXPECT_EQ(0, user_add(self->kq, 1, 0));
+	EXPECT_EQ(0, kq_user_add(self->kq, 1, 0));
 	EXPECT_EQ(0, user_modify(self->kq, 1, NOTE_FFOR | 0x1u, 3));
 	EXPECT_EQ(0, kev_poll(self->kq, &ev, 1));
 	EXPECT_EQ(0, user_modify(self->kq, 1, NOTE_FFOR | 0x2u, 4));
@@ -244,7 +244,7 @@ TEST_F(user, trigger_while_disabled)
 {
 	struct kevent ev;
 
-	EXPECT_EQ(0, user_add(self->kq, 1, 0));
+	EXPECT_EQ(0, kq_user_add(self->kq, 1, 0));
 	EXPECT_EQ(0, kq_change(self->kq, 1, EVFILT_USER, EV_DISABLE, 0, 0, NULL));
 	EXPECT_EQ(0, user_modify(self->kq, 1, NOTE_TRIGGER | NOTE_FFCOPY | 0x7u, 4));
 	EXPECT_EQ(0, kev_poll(self->kq, &ev, 1));
@@ -273,7 +273,7 @@ TEST_F(user, oneshot_values)
 	EXPECT_EQ(5, ev.data);
 	EXPECT_EQ(UDATA(2), ev.udata);
 	EXPECT_EQ(0, kev_poll(self->kq, &ev, 1));
-	EXPECT_EQ(ENOENT, user_delete(self->kq, 1));
+	EXPECT_EQ(ENOENT, kq_user_delete(self->kq, 1));
 }
 
 TEST_F(user, readd_after_delete_is_fresh)
@@ -283,10 +283,10 @@ TEST_F(user, readd_after_delete_is_fresh)
 
 	EXPECT_EQ(0, kq_change(self->kq, 1, EVFILT_USER, EV_ADD,
 			       NOTE_TRIGGER | NOTE_FFCOPY | 0x3u, 9, NULL));
-	EXPECT_EQ(0, user_delete(self->kq, 1));
-	EXPECT_EQ(0, user_add(self->kq, 1, 0));
+	EXPECT_EQ(0, kq_user_delete(self->kq, 1));
+	EXPECT_EQ(0, kq_user_add(self->kq, 1, 0));
 	EXPECT_EQ(0, kev_poll(self->kq, &ev, 1));
-	EXPECT_EQ(0, user_trigger(self->kq, 1));
+	EXPECT_EQ(0, kq_user_trigger(self->kq, 1));
 	EXPECT_EQ(0u, poll_fflags(self->kq, 1, &data));
 	EXPECT_EQ(0, data);
 }
@@ -303,7 +303,7 @@ TEST_F(user, idents_and_kqueues_independent)
 	for (i = 0; i < 4; i++) {
 		EXPECT_EQ(0, kq_change(self->kq, idents[i], EVFILT_USER, EV_ADD,
 				       NOTE_FFCOPY | (i + 1), 0, NULL));
-		EXPECT_EQ(0, user_add(kq2, idents[i], 0));
+		EXPECT_EQ(0, kq_user_add(kq2, idents[i], 0));
 	}
 	/* Trigger two of them in the first kqueue only. */
 	EXPECT_EQ(0, user_modify(self->kq, 0, NOTE_TRIGGER, 0));
@@ -394,8 +394,8 @@ TEST_F(user, many_idents)
 				  i < MANY ? seen[i] : 0);
 	/* All gone (EV_ONESHOT). */
 	EXPECT_EQ(0, kev_poll(self->kq, ev, 1024));
-	EXPECT_EQ(ENOENT, user_delete(self->kq, 1000));
-	EXPECT_EQ(ENOENT, user_delete(self->kq, 1000 + MANY - 1));
+	EXPECT_EQ(ENOENT, kq_user_delete(self->kq, 1000));
+	EXPECT_EQ(ENOENT, kq_user_delete(self->kq, 1000 + MANY - 1));
 
 	free(seen);
 	free(ev);

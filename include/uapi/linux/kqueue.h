@@ -145,7 +145,8 @@ struct kqueue_timespec {
  * The ioctl returns the number of entries written to @eventlist, like
  * kevent(2), or a negative errno. The kernel does not write to this
  * structure. @changelist and @eventlist may be the same array: every change
- * is read before any entry is written.
+ * is read before the entry at its position can be written (an error entry
+ * is never written past the change that produced it).
  */
 struct kqueue_kevent_args {
 	__u64	changelist;
