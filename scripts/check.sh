@@ -49,13 +49,15 @@ run_vm() {
 	local flavour=$1 kdir extra
 	kdir=$(kq_kernel_dir "$flavour")
 	extra=$(mktemp -d)
-	cp userspace-lib/build/kqdemo "$extra/"
+	cp userspace-lib/build/kqdemo build/rust-vm/rust_integration build/rust-vm/watch "$extra/"
 	local rc=0
+	# The extra command: the C demo, the Rust crate's integration tests and its example.
 	selftests/vm/run-vm.sh --name "$flavour" --quiet \
 		--kernel "$kdir/arch/x86/boot/bzImage" \
 		--module "build/module-$flavour/kqueue.ko" \
 		--tests selftests/build \
-		--extra "$extra" --cmd "./kqdemo" \
+		--extra "$extra" \
+		--cmd "./kqdemo && KQ_REQUIRE_DEVICE=1 ./rust_integration --test-threads=1 && ./watch" \
 		--log "build/vm-$flavour.log" \
 		--results "build/results-$flavour" --timeout 1500 || rc=$?
 	rm -rf "$extra"
@@ -74,6 +76,8 @@ step "rustfmt --check" rustfmt_check
 step "checkpatch" checkpatch
 step "C library builds and passes its host checks" make -s -C userspace-lib all check
 step "selftests build" make -s -C selftests
+step "Rust crate: fmt, clippy, docs, host tests" userspace-lib/rust/check.sh
+step "Rust crate: static test binaries for the VM" userspace-lib/rust/build-vm-tests.sh build/rust-vm
 
 for f in $flavours; do
 	rm -f "build/results-$f"

@@ -5,6 +5,10 @@
 # the kernel package version and a hash of the kernel configuration inputs, so
 # that a second run on the same machine reuses it.
 
+# The rustup toolchain (cargo for bindgen-cli and the userspace crate) lives in
+# ~/.cargo/bin; the kernel never uses it (it gets Debian's rustc explicitly).
+case ":$PATH:" in *":$HOME/.cargo/bin:"*) ;; *) [ -d "$HOME/.cargo/bin" ] && PATH=$HOME/.cargo/bin:$PATH ;; esac
+
 KQ_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 KQ_CACHE=${KQ_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/kqueue-linux}
 

@@ -1,0 +1,146 @@
+//! Watches a pipe, a signal, a timer and a user event on one kqueue and
+//! prints what arrives.
+//!
+//! The module does not implement EVFILT_READ and EVFILT_SIGNAL yet: their
+//! registrations fail with EINVAL, which is reported as a note. The timer and
+//! the user event must arrive; the program exits 0 when they did and 1 on any
+//! other failure.
+
+use std::io::{self, Write};
+use std::os::fd::AsRawFd;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use kqueue_linux::{kevent, kqueuex, Event, EventFilter, EventFlags, UserDefinedFlags, UserFlags};
+
+const SIGWINCH: i32 = 28;
+
+/// Registers one change; `Ok(false)` when the filter is not supported.
+fn register(kq: &impl std::os::fd::AsFd, what: &str, change: Event) -> io::Result<bool> {
+    match kevent(kq, &[change], &mut Vec::new(), None) {
+        Ok(_) => {
+            println!("registered {what}");
+            Ok(true)
+        }
+        Err(e) if e.raw_os_error() == Some(22) => {
+            println!("note: {what} is not supported by this kernel yet (EINVAL); skipped");
+            Ok(false)
+        }
+        Err(e) => Err(e),
+    }
+}
+
+fn run() -> io::Result<()> {
+    let kq = kqueuex(true).map_err(|e| {
+        io::Error::new(
+            e.kind(),
+            format!("cannot open {}: {e}", kqueue_linux::raw::KQUEUE_DEVICE),
+        )
+    })?;
+
+    let (reader, mut writer) = io::pipe()?;
+    let pipe = Event::new(EventFilter::Read(reader.as_raw_fd()), EventFlags::ADD, 1);
+    if register(&kq, "pipe (EVFILT_READ)", pipe)? {
+        writer.write_all(b"hello")?;
+    }
+
+    // SIGWINCH is ignored by default, so raising it is harmless.
+    let signal = EventFilter::Signal {
+        signal: SIGWINCH,
+        times: 0,
+    };
+    if register(
+        &kq,
+        "SIGWINCH (EVFILT_SIGNAL)",
+        Event::new(signal, EventFlags::ADD, 2),
+    )? {
+        rustix::process::kill_process(rustix::process::getpid(), rustix::process::Signal::WINCH)?;
+    }
+
+    let timer = EventFilter::Timer {
+        ident: 3,
+        timer: Some(Duration::from_millis(50)),
+        absolute: false,
+    };
+    register(
+        &kq,
+        "50 ms timer (EVFILT_TIMER)",
+        Event::new(timer, EventFlags::ADD, 3),
+    )?;
+
+    let user = |flags, bits| EventFilter::User {
+        ident: 4,
+        flags,
+        user_flags: UserDefinedFlags::new(bits),
+    };
+    register(
+        &kq,
+        "user event (EVFILT_USER)",
+        Event::new(
+            user(UserFlags::FFNOP, 0),
+            EventFlags::ADD | EventFlags::CLEAR,
+            4,
+        ),
+    )?;
+
+    let mut events = Vec::with_capacity(8);
+    let (mut timer_fired, mut user_fired) = (0, false);
+    for round in 0..50 {
+        if round == 1 {
+            // Trigger the user event, storing 0x2a in its flags and 7 in data.
+            let trigger = Event::new(
+                user(UserFlags::FFCOPY | UserFlags::TRIGGER, 0x2a),
+                EventFlags::KEEPUDATA,
+                0,
+            )
+            .with_data(7);
+            kevent(&kq, &[trigger], &mut Vec::new(), None)?;
+        }
+        kevent(&kq, &[], &mut events, Some(Duration::from_secs(2)))?;
+        for ev in &events {
+            match ev.filter() {
+                EventFilter::Timer { ident, .. } => {
+                    timer_fired += 1;
+                    println!("timer {ident}: {} expiration(s)", ev.data());
+                }
+                EventFilter::User {
+                    ident, user_flags, ..
+                } => {
+                    user_fired = true;
+                    println!(
+                        "user {ident}: flags {:#x}, data {}",
+                        user_flags.get(),
+                        ev.data()
+                    );
+                }
+                EventFilter::Read(fd) => {
+                    println!("pipe {fd}: {} byte(s) to read", ev.data());
+                    // Drain the pipe so that it does not stay readable.
+                    let mut buf = [0u8; 64];
+                    io::Read::read(&mut &reader, &mut buf)?;
+                }
+                EventFilter::Signal { signal, times } => {
+                    println!("signal {signal}: delivered {times} time(s)");
+                }
+                _ => println!("other event: {ev:?}"),
+            }
+        }
+        if timer_fired >= 3 && user_fired {
+            println!("done: saw the timer {timer_fired} times and the user event");
+            return Ok(());
+        }
+    }
+    Err(io::Error::other(format!(
+        "timed out: timer fired {timer_fired} times, user event seen: {user_fired}"
+    )))
+}
+
+fn main() -> ExitCode {
+    match run() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("watch: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

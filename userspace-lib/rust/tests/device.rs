@@ -1,0 +1,498 @@
+//! Integration tests against the real `/dev/kqueue`.
+//!
+//! Without the device (module not loaded) every test prints a note and
+//! passes, unless `KQ_REQUIRE_DEVICE=1`, which turns a missing device into a
+//! failure (the VM runs them that way).
+
+use std::io;
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::time::{Duration, Instant};
+
+use kqueue_linux::{
+    kevent, kqueue, kqueuex, raw, Event, EventFilter, EventFlags, UserDefinedFlags, UserFlags,
+};
+
+/// Flip to true once the module implements EVFILT_READ.
+const READ_IMPLEMENTED: bool = false;
+
+const ENOENT: i32 = 2;
+const EBADF: i32 = 9;
+const EINVAL: i32 = 22;
+
+/// Opens a kqueue, or returns `None` (the caller skips) when the device is
+/// missing and `KQ_REQUIRE_DEVICE` is not 1.
+fn device(test: &str) -> Option<OwnedFd> {
+    match kqueue() {
+        Ok(fd) => Some(fd),
+        Err(e) if matches!(e.raw_os_error(), Some(2 | 6 | 19)) => {
+            // ENOENT: no node; ENXIO/ENODEV: a node without its driver.
+            if std::env::var("KQ_REQUIRE_DEVICE").as_deref() == Ok("1") {
+                panic!(
+                    "KQ_REQUIRE_DEVICE=1 but {} cannot be opened: {e}",
+                    raw::KQUEUE_DEVICE
+                );
+            }
+            eprintln!("SKIP {test}: {} not available ({e})", raw::KQUEUE_DEVICE);
+            None
+        }
+        Err(e) => panic!("cannot open {}: {e}", raw::KQUEUE_DEVICE),
+    }
+}
+
+macro_rules! kq_or_skip {
+    ($name:expr) => {
+        match device($name) {
+            Some(kq) => kq,
+            None => return,
+        }
+    };
+}
+
+fn user(ident: u64, flags: UserFlags, bits: u32) -> EventFilter {
+    EventFilter::User {
+        ident,
+        flags,
+        user_flags: UserDefinedFlags::new(bits),
+    }
+}
+
+fn timer(ident: u64, period: Duration) -> EventFilter {
+    EventFilter::Timer {
+        ident,
+        timer: Some(period),
+        absolute: false,
+    }
+}
+
+/// Applies changes without room for events: a failing change fails the call.
+fn apply(kq: impl AsFd, changes: &[Event]) -> io::Result<()> {
+    let mut none = Vec::new();
+    assert_eq!(kevent(kq, changes, &mut none, None)?, 0);
+    Ok(())
+}
+
+/// Collects up to 8 events, waiting at most `timeout`.
+fn collect(kq: impl AsFd, timeout: Duration) -> Vec<Event> {
+    let mut events = Vec::with_capacity(8);
+    kevent(kq, &[], &mut events, Some(timeout)).expect("kevent");
+    events
+}
+
+fn errno(r: io::Result<impl std::fmt::Debug>) -> i32 {
+    r.expect_err("expected an error").raw_os_error().unwrap()
+}
+
+#[test]
+fn user_add_and_trigger() {
+    let kq = kq_or_skip!("user_add_and_trigger");
+    apply(
+        &kq,
+        &[Event::new(
+            user(1, UserFlags::FFNOP, 0),
+            EventFlags::ADD,
+            11,
+        )],
+    )
+    .unwrap();
+    assert!(collect(&kq, Duration::ZERO).is_empty(), "not triggered yet");
+
+    apply(
+        &kq,
+        &[Event::new(
+            user(1, UserFlags::TRIGGER, 0),
+            EventFlags::empty(),
+            12,
+        )],
+    )
+    .unwrap();
+    for _ in 0..2 {
+        // Without EV_CLEAR the event stays triggered (level).
+        let evs = collect(&kq, Duration::ZERO);
+        assert_eq!(evs.len(), 1, "{evs:?}");
+        assert_eq!(evs[0].filter(), user(1, UserFlags::empty(), 0));
+        assert_eq!(evs[0].ident(), 1);
+        assert_eq!(evs[0].udata(), 12, "a change replaces udata");
+        assert!(evs[0].error().is_none());
+    }
+
+    apply(
+        &kq,
+        &[Event::new(
+            user(1, UserFlags::FFNOP, 0),
+            EventFlags::DELETE,
+            0,
+        )],
+    )
+    .unwrap();
+    assert!(collect(&kq, Duration::ZERO).is_empty());
+}
+
+#[test]
+fn user_fflags_ops_and_data() {
+    let kq = kq_or_skip!("user_fflags_ops_and_data");
+    let change = |flags, bits| Event::new(user(2, flags, bits), EventFlags::empty(), 0);
+    apply(
+        &kq,
+        &[
+            Event::new(user(2, UserFlags::FFCOPY, 0x0f), EventFlags::ADD, 0),
+            change(UserFlags::FFAND, 0x05),
+            change(UserFlags::FFOR, 0x30),
+            change(UserFlags::TRIGGER, 0).with_data(77),
+        ],
+    )
+    .unwrap();
+    let evs = collect(&kq, Duration::ZERO);
+    assert_eq!(evs.len(), 1, "{evs:?}");
+    match evs[0].filter() {
+        EventFilter::User { user_flags, .. } => assert_eq!(user_flags.get(), 0x35),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(evs[0].fflags(), 0x35);
+    assert_eq!(evs[0].data(), 77);
+}
+
+#[test]
+fn user_clear_resets() {
+    let kq = kq_or_skip!("user_clear_resets");
+    let ext = [1, 2, 3, 4];
+    apply(
+        &kq,
+        &[Event::new(
+            user(3, UserFlags::FFNOP, 0),
+            EventFlags::ADD | EventFlags::CLEAR,
+            5,
+        )
+        .with_ext(ext)],
+    )
+    .unwrap();
+    apply(
+        &kq,
+        &[Event::new(
+            user(3, UserFlags::FFOR | UserFlags::TRIGGER, 0x1),
+            EventFlags::KEEPUDATA,
+            0,
+        )
+        .with_data(9)
+        .with_ext(ext)],
+    )
+    .unwrap();
+    let evs = collect(&kq, Duration::ZERO);
+    assert_eq!(evs.len(), 1, "{evs:?}");
+    assert!(evs[0].flags().contains(EventFlags::CLEAR));
+    assert_eq!((evs[0].fflags(), evs[0].data(), evs[0].udata()), (1, 9, 5));
+    assert_eq!(evs[0].ext(), ext);
+    assert!(collect(&kq, Duration::ZERO).is_empty(), "EV_CLEAR resets");
+
+    // Triggered again: the stored flags and data were reset.
+    apply(
+        &kq,
+        &[Event::new(
+            user(3, UserFlags::TRIGGER, 0),
+            EventFlags::KEEPUDATA,
+            0,
+        )],
+    )
+    .unwrap();
+    let evs = collect(&kq, Duration::ZERO);
+    assert_eq!(evs.len(), 1);
+    assert_eq!((evs[0].fflags(), evs[0].data()), (0, 0));
+}
+
+#[test]
+fn receipt_and_error_entries() {
+    let kq = kq_or_skip!("receipt_and_error_entries");
+    let mut evs = Vec::with_capacity(4);
+    let changes = [
+        Event::new(
+            user(4, UserFlags::FFNOP, 0),
+            EventFlags::ADD | EventFlags::RECEIPT,
+            40,
+        ),
+        Event::new(user(5, UserFlags::FFNOP, 0), EventFlags::DELETE, 50),
+        Event::new(user(4, UserFlags::TRIGGER, 0), EventFlags::empty(), 41),
+    ];
+    let n = kevent(&kq, &changes, &mut evs, Some(Duration::ZERO)).unwrap();
+    // Only the receipt and the error come back, not the triggered event.
+    assert_eq!(n, 2, "{evs:?}");
+    assert_eq!(evs.len(), 2);
+
+    assert_eq!(evs[0].flags(), EventFlags::ERROR);
+    assert_eq!(evs[0].ident(), 4);
+    assert_eq!(evs[0].udata(), 40);
+    assert_eq!(evs[0].data(), 0);
+    assert!(evs[0].error().is_none(), "a successful receipt");
+
+    assert_eq!(evs[1].flags(), EventFlags::ERROR);
+    assert_eq!(evs[1].ident(), 5);
+    let e = evs[1].error().expect("ENOENT entry");
+    assert_eq!(e.raw_os_error(), Some(ENOENT));
+    assert_eq!(e.kind(), io::ErrorKind::NotFound);
+
+    // The trigger after them was applied.
+    let evs = collect(&kq, Duration::ZERO);
+    assert_eq!(evs.len(), 1);
+    assert_eq!(evs[0].udata(), 41);
+}
+
+#[test]
+fn delete_absent_is_enoent() {
+    let kq = kq_or_skip!("delete_absent_is_enoent");
+    let del = Event::new(user(6, UserFlags::FFNOP, 0), EventFlags::DELETE, 0);
+    assert_eq!(errno(apply(&kq, &[del])), ENOENT);
+    let dis = Event::new(timer(6, Duration::from_millis(1)), EventFlags::DISABLE, 0);
+    assert_eq!(errno(apply(&kq, &[dis])), ENOENT);
+}
+
+#[test]
+fn timer_fires() {
+    let kq = kq_or_skip!("timer_fires");
+    apply(
+        &kq,
+        &[Event::new(
+            timer(7, Duration::from_millis(20)),
+            EventFlags::ADD,
+            70,
+        )],
+    )
+    .unwrap();
+    let evs = collect(&kq, Duration::from_secs(5));
+    assert_eq!(evs.len(), 1, "{evs:?}");
+    let ev = evs[0];
+    assert!(
+        matches!(ev.filter(), EventFilter::Timer { ident: 7, .. }),
+        "{ev:?}"
+    );
+    assert_eq!(ev.udata(), 70);
+    assert!(ev.data() >= 1, "{ev:?}");
+    assert!(
+        ev.flags().contains(EventFlags::CLEAR),
+        "timers are EV_CLEAR"
+    );
+    assert!(ev.error().is_none());
+}
+
+#[test]
+fn timer_counts_expirations() {
+    let kq = kq_or_skip!("timer_counts_expirations");
+    apply(
+        &kq,
+        &[Event::new(
+            timer(8, Duration::from_millis(5)),
+            EventFlags::ADD,
+            0,
+        )],
+    )
+    .unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    let evs = collect(&kq, Duration::ZERO);
+    assert_eq!(evs.len(), 1, "{evs:?}");
+    // 40 periods have passed; allow for a slow (emulated) machine.
+    assert!(evs[0].data() >= 2, "{:?}", evs[0]);
+    assert!(evs[0].data() <= 45, "{:?}", evs[0]);
+    // EV_CLEAR: the count starts again.
+    let evs = collect(&kq, Duration::ZERO);
+    assert!(evs.is_empty() || evs[0].data() < 10, "{evs:?}");
+}
+
+#[test]
+fn timer_oneshot() {
+    let kq = kq_or_skip!("timer_oneshot");
+    let t = timer(9, Duration::from_micros(10_500));
+    apply(
+        &kq,
+        &[Event::new(t, EventFlags::ADD | EventFlags::ONESHOT, 0)],
+    )
+    .unwrap();
+    let evs = collect(&kq, Duration::from_secs(5));
+    assert_eq!(evs.len(), 1, "{evs:?}");
+    assert_eq!(evs[0].data(), 1);
+    assert!(collect(&kq, Duration::from_millis(50)).is_empty());
+    // Deleted after it was reported.
+    assert_eq!(
+        errno(apply(&kq, &[Event::new(t, EventFlags::DELETE, 0)])),
+        ENOENT
+    );
+}
+
+#[test]
+fn timer_units_and_abstime() {
+    let kq = kq_or_skip!("timer_units_and_abstime");
+    let deadline = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        + Duration::from_millis(20);
+    // Nanosecond precision: encoded with NOTE_NSECONDS.
+    let abs = EventFilter::Timer {
+        ident: 10,
+        timer: Some(deadline),
+        absolute: true,
+    };
+    let period = timer(11, Duration::from_nanos(3_000_000_001));
+    apply(
+        &kq,
+        &[
+            Event::new(abs, EventFlags::ADD, 0),
+            Event::new(period, EventFlags::ADD, 0),
+        ],
+    )
+    .unwrap();
+    let start = Instant::now();
+    let evs = collect(&kq, Duration::from_secs(5));
+    assert_eq!(evs.len(), 1, "{evs:?}");
+    assert_eq!(evs[0].ident(), 10);
+    assert!(start.elapsed() < Duration::from_secs(3));
+}
+
+#[test]
+fn zero_timeout_and_no_room() {
+    let kq = kq_or_skip!("zero_timeout_and_no_room");
+    let start = Instant::now();
+    assert!(collect(&kq, Duration::ZERO).is_empty());
+    assert!(start.elapsed() < Duration::from_secs(1));
+
+    // A pending event, but nevents 0: returns 0 at once even with no timeout.
+    apply(
+        &kq,
+        &[Event::new(
+            user(12, UserFlags::TRIGGER, 0),
+            EventFlags::ADD,
+            0,
+        )],
+    )
+    .unwrap();
+    let mut none: Vec<Event> = Vec::new();
+    assert_eq!(kevent(&kq, &[], &mut none, None).unwrap(), 0);
+    assert_eq!(
+        kevent(&kq, &[], &mut none, Some(Duration::from_secs(1))).unwrap(),
+        0
+    );
+
+    // The raw layer with null lists.
+    let n = unsafe {
+        raw::kevent(
+            &kq,
+            std::ptr::null(),
+            0,
+            std::ptr::null_mut(),
+            0,
+            Some(&raw::Timespec::default()),
+        )
+    };
+    assert_eq!(n.unwrap(), 0);
+
+    // Still pending.
+    assert_eq!(collect(&kq, Duration::ZERO).len(), 1);
+}
+
+#[test]
+fn timeout_waits() {
+    let kq = kq_or_skip!("timeout_waits");
+    let start = Instant::now();
+    assert!(collect(&kq, Duration::from_millis(50)).is_empty());
+    assert!(
+        start.elapsed() >= Duration::from_millis(45),
+        "{:?}",
+        start.elapsed()
+    );
+}
+
+#[test]
+fn vec_capacity_bounds_events() {
+    let kq = kq_or_skip!("vec_capacity_bounds_events");
+    let changes: Vec<Event> = (100..105)
+        .map(|i| Event::new(user(i, UserFlags::TRIGGER, 0), EventFlags::ADD, i))
+        .collect();
+    apply(&kq, &changes).unwrap();
+    let mut evs = Vec::with_capacity(3);
+    assert_eq!(kevent(&kq, &[], &mut evs, Some(Duration::ZERO)).unwrap(), 3);
+    assert_eq!(evs.len(), 3);
+    let mut evs = Vec::with_capacity(16);
+    evs.push(Event::default());
+    assert_eq!(kevent(&kq, &[], &mut evs, Some(Duration::ZERO)).unwrap(), 5);
+    let mut idents: Vec<u64> = evs.iter().map(|e| e.udata()).collect();
+    idents.sort();
+    assert_eq!(idents, [100, 101, 102, 103, 104]);
+}
+
+#[test]
+fn non_kqueue_is_ebadf() {
+    // Works without the device: the ENOTTY of any other file is EBADF.
+    let (r, _w) = std::io::pipe().unwrap();
+    let mut evs = Vec::with_capacity(1);
+    assert_eq!(
+        errno(kevent(&r, &[], &mut evs, Some(Duration::ZERO))),
+        EBADF
+    );
+    let null = std::fs::File::open("/dev/null").unwrap();
+    assert_eq!(
+        errno(kevent(&null, &[], &mut evs, Some(Duration::ZERO))),
+        EBADF
+    );
+}
+
+#[test]
+fn bad_arguments_are_einval() {
+    let kq = kq_or_skip!("bad_arguments_are_einval");
+    // EV_ENABLE with EV_DISABLE.
+    let both = Event::new(
+        user(13, UserFlags::FFNOP, 0),
+        EventFlags::ADD | EventFlags::ENABLE | EventFlags::DISABLE,
+        0,
+    );
+    assert_eq!(errno(apply(&kq, &[both])), EINVAL);
+    // Two timer units.
+    let mut k = Event::new(timer(14, Duration::from_millis(5)), EventFlags::ADD, 0).into_raw();
+    k.fflags = raw::NOTE_SECONDS | raw::NOTE_MSECONDS;
+    assert_eq!(errno(apply(&kq, &[Event::from_raw(k)])), EINVAL);
+    // A bad timeout in the raw layer.
+    let bad = raw::Timespec {
+        tv_sec: 0,
+        tv_nsec: 1_000_000_000,
+    };
+    let r = unsafe {
+        raw::kevent(
+            &kq,
+            std::ptr::null(),
+            0,
+            std::ptr::null_mut(),
+            0,
+            Some(&bad),
+        )
+    };
+    assert_eq!(errno(r), EINVAL);
+}
+
+#[test]
+fn read_filter() {
+    let kq = kq_or_skip!("read_filter");
+    let (r, mut w) = std::io::pipe().unwrap();
+    std::io::Write::write_all(&mut w, b"hello").unwrap();
+    let add = Event::new(EventFilter::Read(r.as_raw_fd()), EventFlags::ADD, 0);
+    let res = apply(&kq, &[add]);
+    if !READ_IMPLEMENTED {
+        assert_eq!(errno(res), EINVAL, "EVFILT_READ is not implemented yet");
+        return;
+    }
+    res.unwrap();
+    let evs = collect(&kq, Duration::from_secs(5));
+    assert_eq!(evs.len(), 1, "{evs:?}");
+    assert_eq!(evs[0].filter(), EventFilter::Read(r.as_raw_fd()));
+    assert_eq!(evs[0].data(), 5);
+}
+
+#[test]
+fn kqueuex_cloexec() {
+    let kq = kq_or_skip!("kqueuex_cloexec");
+    let fl = rustix::io::fcntl_getfd(&kq).unwrap();
+    assert!(
+        !fl.contains(rustix::io::FdFlags::CLOEXEC),
+        "kqueue() is inheritable"
+    );
+    let kq2 = kqueuex(true).unwrap();
+    let fl = rustix::io::fcntl_getfd(&kq2).unwrap();
+    assert!(fl.contains(rustix::io::FdFlags::CLOEXEC));
+    let kq3 = kqueuex(false).unwrap();
+    assert!(!rustix::io::fcntl_getfd(&kq3)
+        .unwrap()
+        .contains(rustix::io::FdFlags::CLOEXEC));
+}
