@@ -65,7 +65,8 @@ run_vm() {
 }
 
 # Setup failures are fatal: nothing can be tested without the toolchain.
-scripts/setup.sh all || { echo "0 passed, 1 failed"; exit 1; }
+# shellcheck disable=SC2086
+scripts/setup.sh $flavours || { echo "0 passed, 1 failed"; exit 1; }
 mkdir -p build
 
 step "module builds clippy-clean (fast)" scripts/build.sh fast --lint
@@ -87,14 +88,15 @@ for f in $flavours; do
 		continue
 	fi
 	log "check: tests in the VM ($f kernel)"
-	run_vm "$f" || failures+=("vm $f")
+	vm_ok=1
+	run_vm "$f" || { vm_ok=0; failures+=("vm $f"); }
 	if [ -f "build/results-$f" ]; then
 		# shellcheck disable=SC1090
 		eval "$(tr ' ' '\n' <"build/results-$f" | sed 's/^/vm_/')"
 		passed=$((passed + vm_pass))
 		failed=$((failed + vm_fail + vm_skip))
 		# A failed run without failed tests (timeout, kernel warning, ...).
-		if [ "${failures[-1]}" = "vm $f" ] && [ $((vm_fail + vm_skip)) = 0 ]; then
+		if [ $vm_ok = 0 ] && [ $((vm_fail + vm_skip)) = 0 ]; then
 			failed=$((failed + 1))
 		fi
 	else
@@ -104,7 +106,7 @@ done
 
 echo
 log "check: done in $(($(date +%s) - t0)) s"
-for f in "${failures[@]}"; do
+for f in "${failures[@]+"${failures[@]}"}"; do
 	echo "  failed: $f"
 done
 echo "$passed passed, $failed failed"

@@ -3,7 +3,7 @@
 #
 # Install everything the kqueue module needs and build the test kernels.
 #
-#   scripts/setup.sh [fast|debug|all]   (default: all)
+#   scripts/setup.sh [fast|debug|all|none]...   (default: all)
 #
 # Steps, each skipped when its result is already cached under $KQ_CACHE:
 #   1. apt packages (build tools, Debian's rustc-web 1.96 + rust-web-src,
@@ -16,7 +16,7 @@
 set -euo pipefail
 . "$(dirname "$0")/common.sh"
 
-want=${1:-all}
+[ $# -gt 0 ] || set -- all
 
 APT_PKGS="build-essential flex bison bc libelf-dev libssl-dev cpio kmod xz-utils
  busybox-static qemu-system-x86 rustc-web rust-web-src libstd-rust-web-dev
@@ -63,6 +63,7 @@ step_source() {
 		-o "Dir::State::Lists=$apt/lists" -o "Dir::Cache=$apt/cache"
 		-o "APT::Get::List-Cleanup=0")
 	log "kernel source: reading the $KQ_KSUITE package list (private apt configuration)"
+	opts+=(-o "APT::Sandbox::User=root")
 	apt-get "${opts[@]}" update -q
 	local ver
 	ver=$(apt-cache "${opts[@]}" show "$KQ_KPKG" | sed -n 's/^Version: //p' | sort -V | tail -n1)
@@ -116,7 +117,7 @@ step_kernel() {
 	[ "$flavour" = debug ] && frags+=("$KQ_ROOT/selftests/config.debug")
 	log "kernel $flavour: configuring in $kdir"
 	rm -rf "$kdir" && mkdir -p "$kdir"
-	make -C "$src" O="$kdir" "${vars[@]}" rustavailable | tail -n1
+	make -s -C "$src" O="$kdir" "${vars[@]}" rustavailable
 	make -s -C "$src" O="$kdir" "${vars[@]}" tinyconfig
 	"$src/scripts/kconfig/merge_config.sh" -m -O "$kdir" "$kdir/.config" "${frags[@]}" >/dev/null
 	make -s -C "$src" O="$kdir" "${vars[@]}" olddefconfig
@@ -140,12 +141,21 @@ step_kernel() {
 }
 
 mkdir -p "$KQ_CACHE"
+# One setup at a time per cache: a second one waits instead of rebuilding the
+# same kernel directory under the first one's feet.
+exec 9>"$KQ_CACHE/.setup.lock"
+if ! flock -n 9; then
+	log "another setup is running on $KQ_CACHE; waiting for it"
+	flock 9
+fi
 step_apt
 step_bindgen
 step_source
-case $want in
-fast | debug) step_kernel "$want" ;;
-all) step_kernel fast && step_kernel debug ;;
-none) ;;
-*) die "usage: $0 [fast|debug|all|none]" ;;
-esac
+for want in "$@"; do
+	case $want in
+	fast | debug) step_kernel "$want" ;;
+	all) step_kernel fast && step_kernel debug ;;
+	none) ;;
+	*) die "usage: $0 [fast|debug|all|none]..." ;;
+	esac
+done
