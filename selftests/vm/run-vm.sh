@@ -193,10 +193,13 @@ install -m 0755 "$here/init.sh" "$root/init"
 expected=()
 if [ -n "$tests" ]; then
 	while IFS= read -r -d '' f; do
-		[ -x "$f" ] && expected+=("${f##*/}")
+		if [ -x "$f" ]; then
+			expected+=("${f##*/}")
+		fi
 	done < <(find "$root/tests" -mindepth 1 -maxdepth 1 -type f ! -name '.*' -print0 |
 		LC_ALL=C sort -z)
-	[ ${#expected[@]} -gt 0 ] || say "warning: no executable files in $tests"
+	# A test directory without tests is a broken build, not a pass.
+	[ ${#expected[@]} -gt 0 ] || die "no executable files in $tests"
 fi
 
 initrd=$work/initramfs.cpio.gz
@@ -239,7 +242,7 @@ else
 		sleep 1
 		el=$((SECONDS - start))
 		if [ "$el" -ge "$next" ]; then
-			state=$(grep -a -o 'KQVM-[A-Z-]*[A-Z]\( [^ ]*\)\?' "$log" | tail -n1 | tr -d '\r')
+			state=$(grep -a -o 'KQVM-[A-Z-]*[A-Z]\( [^ ]*\)\?' "$log" | tail -n1 | tr -d '\r' || true)
 			case $state in
 			"") state="booting" ;;
 			KQVM-START*) state="booted" ;;
