@@ -18,6 +18,17 @@ use kernel::sync::Arc;
 use crate::knote::{Knote, KnoteState};
 use crate::uapi::{self, KEvent};
 
+
+/// What `Filter::check` decided.
+pub(crate) enum Check {
+    /// Report the event.
+    Report,
+    /// The condition does not hold: drop the knote from the ready list.
+    Skip,
+    /// The knote's descriptor no longer refers to its file: unregister it.
+    Stale,
+}
+
 /// One `EVFILT_*` implementation.
 pub(crate) trait Filter: Sync {
     /// Validates the registration `kev` and connects the new knote `kn` to its event source.
@@ -42,6 +53,35 @@ pub(crate) trait Filter: Sync {
     /// Called after `ev` was delivered to userspace: forgets what was reported.
     fn consume(&self, st: &mut KnoteState, ev: &KEvent);
 
+    /// Decides at collection time, in process context with the kqueue mutex held (the ready
+    /// lock is not held), whether to report `kn`, and fills in the filter's part of `ev`.
+    /// The default asks `active` and `report` under the ready lock.
+    fn check(&self, kn: &Knote, ev: &mut KEvent) -> Check {
+        let mut rd = kn.kq().ready_lock().lock();
+        let st = kn.state.access_mut(&mut rd);
+        if !(st.forced || self.active(st)) {
+            return Check::Skip;
+        }
+        self.report(st, ev);
+        Check::Report
+    }
+
+    /// After a report (and `consume`): whether the knote goes back on the ready list.
+    fn requeue_after_report(&self, st: &KnoteState) -> bool {
+        self.active(st)
+    }
+
+    /// Whether the knote's identity went away (a descriptor filter's descriptor was closed).
+    /// Kqueue mutex held.
+    fn is_stale(&self, _kn: &Knote) -> bool {
+        false
+    }
+
+    /// Whether the ident is a file descriptor.
+    fn is_fd(&self) -> bool {
+        false
+    }
+
     /// Flags a knote of this filter always has.
     fn forced_flags(&self) -> u16 {
         0
@@ -53,9 +93,11 @@ pub(crate) fn lookup(filter: i16) -> Result<&'static dyn Filter> {
     match filter {
         uapi::EVFILT_USER => Ok(&crate::filter_user::UserFilter),
         uapi::EVFILT_TIMER => Ok(&crate::filter_timer::TimerFilter),
-        // READ .. EMPTY are FreeBSD's filters; the ones not implemented yet, and the
-        // FreeBSD-only ones (AIO, FS, LIO, SENDFILE), are invalid here.
-        uapi::EVFILT_EMPTY..=uapi::EVFILT_READ => Err(EINVAL),
+        uapi::EVFILT_READ => Ok(&crate::filter_fd::READ),
+        uapi::EVFILT_WRITE => Ok(&crate::filter_fd::WRITE),
+        uapi::EVFILT_EMPTY => Ok(&crate::filter_fd::EMPTY),
+        // FreeBSD's filters not implemented yet, and the FreeBSD-only ones (AIO, FS, LIO,
+        // SENDFILE), are invalid here, like unknown ones.
         _ => Err(EINVAL),
     }
 }

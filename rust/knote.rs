@@ -48,10 +48,13 @@ pub(crate) struct KnoteState {
     pub(crate) sdata: i64,
     /// Filter output data, e.g. the timer's expiration count (FreeBSD's `kn_data`).
     pub(crate) data: i64,
-    /// `EVFILT_USER`: triggered and not yet cleared.
+    /// `EVFILT_USER`: triggered and not yet cleared. Descriptor filters: woken since the last
+    /// look at the file.
     pub(crate) triggered: bool,
     /// `EVFILT_TIMER`: state of the timer.
     pub(crate) timer: crate::filter_timer::TimerState,
+    /// Descriptor filters: the hook on the file, while attached.
+    pub(crate) fd: Option<crate::filter_fd::FdWatch>,
 }
 
 /// One registered event source.

@@ -26,7 +26,7 @@
 //! still active to the tail after the scan: that gives round-robin order among ready knotes.
 
 use core::mem::size_of;
-use core::ptr;
+use core::ptr::{self, NonNull};
 
 use kernel::{
     bindings,
@@ -41,17 +41,35 @@ use kernel::{
     uaccess::{UserPtr, UserSlice, UserSliceWriter},
 };
 
-use crate::filter;
+use crate::filter::{self, Check};
+use crate::filter_fd;
+use crate::glue;
 use crate::knote::{Knote, KnoteKey, KnoteState};
 use crate::uapi::*;
 
 /// Events copied out per batch during a scan.
 const SCAN_BATCH: usize = 16;
 
+/// Knotes a `kevent()` call examines for closed descriptors (`Kqueue::sweep`).
+const SWEEP_BATCH: usize = 64;
+
+kernel::sync::global_lock! {
+    // SAFETY: `init` is called in the module initializer, before any kqueue exists.
+    unsafe(uninit) static NESTING: Mutex<KVec<(usize, usize)>> = KVec::new();
+}
+
+/// Initialises the kqueue-nesting registry. Called once, from module init.
+pub(crate) fn init() {
+    // SAFETY: Called once, before the device is registered.
+    unsafe { NESTING.init() };
+}
+
 /// State protected by `Kqueue::state`.
 pub(crate) struct KqState {
     /// Every registered knote, by (ident, filter).
     knotes: RBTree<KnoteKey, Arc<Knote>>,
+    /// Where the next stale-descriptor sweep starts (`Kqueue::sweep`).
+    sweep_from: Option<KnoteKey>,
 }
 
 /// State protected by `Kqueue::ready`.
@@ -124,7 +142,10 @@ impl Kqueue {
     pub(crate) fn new() -> Result<Arc<Self>> {
         Arc::pin_init(
             try_pin_init!(Self {
-                state <- new_mutex!(KqState { knotes: RBTree::new() }, "kqueue::state"),
+                state <- new_mutex!(
+                    KqState { knotes: RBTree::new(), sweep_from: None },
+                    "kqueue::state"
+                ),
                 ready <- new_spinlock_irq!(
                     ReadyState { list: List::new(), closed: false },
                     "kqueue::ready"
@@ -149,13 +170,54 @@ impl Kqueue {
         &self.ready
     }
 
-    /// Wakes up to `nr` exclusive waiters and every poller.
-    fn wake(&self, nr: i32) {
+    /// Wakes one exclusive waiter and every poller.
+    ///
+    /// `subclass` is the lockdep subclass of the wait-queue lock: 1 when this kqueue is woken
+    /// from the wait-queue callback of a kqueue it watches (whose own wait-queue lock is held),
+    /// 0 otherwise. Kqueues nest one level only, so two subclasses suffice.
+    fn wake(&self, subclass: i32) {
+        // SAFETY: `wq` was initialised in `new` and lives as long as `self`.
+        unsafe {
+            glue::kq_wake_one(self.wq.get(), bindings::POLLIN | bindings::POLLRDNORM, subclass)
+        };
+    }
+
+    /// Wakes every waiter (the kqueue was closed).
+    fn wake_all(&self) {
         let key = (bindings::POLLIN | bindings::POLLRDNORM) as usize;
         // SAFETY: `wq` was initialised in `new` and lives as long as `self`.
         unsafe {
-            bindings::__wake_up(self.wq.get(), bindings::TASK_NORMAL, nr, key as *mut c_void)
+            bindings::__wake_up(self.wq.get(), bindings::TASK_NORMAL, 0, key as *mut c_void)
         };
+    }
+
+    /// Number of queued knotes (`data` of `EVFILT_READ` on a kqueue).
+    pub(crate) fn pending(&self) -> i64 {
+        let rd = self.ready.lock();
+        i64::try_from(rd.list.iter().count()).unwrap_or(i64::MAX)
+    }
+
+    /// Records that `watcher` watches the kqueue `target`, or `EINVAL` if that would watch
+    /// itself or nest kqueues more than one level (which also rules out loops).
+    pub(crate) fn nest(watcher: &Kqueue, target: NonNull<Kqueue>) -> Result {
+        let (w, t) = (core::ptr::from_ref(watcher) as usize, target.as_ptr() as usize);
+        let mut edges = NESTING.lock();
+        if w == t || edges.iter().any(|&(a, b)| a == t || b == w) {
+            return Err(EINVAL);
+        }
+        edges.push((w, t), GFP_KERNEL)?;
+        Ok(())
+    }
+
+    /// Forgets one `nest(watcher, target)`.
+    pub(crate) fn unnest(watcher: &Kqueue, target: NonNull<Kqueue>) {
+        let edge = (core::ptr::from_ref(watcher) as usize, target.as_ptr() as usize);
+        let mut edges = NESTING.lock();
+        if let Some(i) = edges.iter().position(|&e| e == edge) {
+            let last = edges.len() - 1;
+            edges.swap(i, last);
+            edges.truncate(last);
+        }
     }
 
     /// Updates `kn`'s state with `update` and queues the knote if it is now reportable.
@@ -163,6 +225,16 @@ impl Kqueue {
     /// Callable from any context, hard interrupts included: it takes only the ready lock and
     /// neither sleeps nor allocates.
     pub(crate) fn activate(&self, kn: ArcBorrow<'_, Knote>, update: impl FnOnce(&mut KnoteState)) {
+        self.activate_nested(kn, update, 0);
+    }
+
+    /// `activate`, waking with the lockdep `subclass` (see `wake`).
+    pub(crate) fn activate_nested(
+        &self,
+        kn: ArcBorrow<'_, Knote>,
+        update: impl FnOnce(&mut KnoteState),
+        subclass: i32,
+    ) {
         let queued = {
             let mut rd = self.ready.lock();
             let st = kn.state.access_mut(&mut rd);
@@ -182,7 +254,7 @@ impl Kqueue {
             }
         };
         if queued {
-            self.wake(1);
+            self.wake(subclass);
         }
     }
 
@@ -253,6 +325,7 @@ impl Kqueue {
         if nerrors > 0 {
             return Ok(nerrors);
         }
+        self.sweep();
         if nevents == 0 {
             return Ok(0);
         }
@@ -285,7 +358,21 @@ impl Kqueue {
         }
         let ops = filter::lookup(kev.filter)?;
         let key = (kev.ident, kev.filter);
-        let Some(kn) = st.knotes.get(&key).cloned() else {
+        let mut existing = st.knotes.get(&key).cloned();
+        if ops.is_fd() {
+            // Every change on a descriptor needs the descriptor open (FreeBSD: EBADF), and a
+            // knote left from a file that descriptor referred to before is gone for good.
+            if !filter_fd::fd_of(kev.ident).is_ok_and(glue::fd_is_open) {
+                if let Some(kn) = existing.take() {
+                    self.drop_knote(st, &kn);
+                }
+                return Err(EBADF);
+            }
+            if let Some(kn) = existing.take_if(|kn| ops.is_stale(kn)) {
+                self.drop_knote(st, &kn);
+            }
+        }
+        let Some(kn) = existing else {
             if fl & EV_ADD == 0 || fl & EV_DELETE != 0 {
                 return Err(ENOENT);
             }
@@ -327,6 +414,32 @@ impl Kqueue {
         Ok(())
     }
 
+    /// Frees knotes whose descriptor was closed, looking at no more than `SWEEP_BATCH` knotes
+    /// per call, from where the previous call stopped. A closed descriptor's file reference is
+    /// therefore dropped within `ceil(knotes / SWEEP_BATCH)` calls, or at once when the knote
+    /// is woken or changed, while the cost of a call stays independent of the number of knotes.
+    fn sweep(&self) {
+        let mut st = self.state.lock();
+        let mut stale = KVec::new();
+        let mut cursor = match st.sweep_from {
+            Some(key) => st.knotes.cursor_lower_bound_mut(&key),
+            None => st.knotes.cursor_front_mut(),
+        };
+        for _ in 0..SWEEP_BATCH {
+            let Some(c) = cursor else { break };
+            let kn = c.current().1;
+            if kn.ops.is_fd() && kn.ops.is_stale(kn) {
+                // On allocation failure the knote is simply left for a later sweep.
+                let _ = stale.push(kn.clone(), GFP_KERNEL);
+            }
+            cursor = c.move_next();
+        }
+        st.sweep_from = cursor.map(|c| *c.current().0);
+        for kn in &stale {
+            self.drop_knote(&mut st, kn);
+        }
+    }
+
     /// Unregisters `kn`. The kqueue mutex is held, and `kn` is in no scan's local list.
     fn drop_knote(&self, st: &mut KqState, kn: &Arc<Knote>) {
         let owned = st.knotes.remove(&kn.key());
@@ -353,34 +466,62 @@ impl Kqueue {
             let mut evs = [KEvent::default(); SCAN_BATCH];
             let mut batch = List::<Knote, 0>::new();
             let mut n = 0;
+            let mut candidates = List::<Knote, 0>::new();
+            let mut empty = true;
             {
                 let mut rd = self.ready.lock();
-                while n < want {
+                for _ in 0..want {
                     let Some(kn) = rd.list.pop_front() else { break };
-                    let s = kn.state.access_mut(&mut rd);
-                    if s.disabled || !(s.forced || kn.ops.active(s)) {
-                        // Level-triggered: the condition went away. Dropped under the lock, so
-                        // a concurrent activation either saw it queued (and we re-check) or
-                        // queues it afresh after us.
+                    empty = false;
+                    if kn.state.access_mut(&mut rd).disabled {
+                        // Dropped under the lock: an activation either saw it queued (it is
+                        // disabled, so nothing is lost) or queues it afresh after us.
                         drop(kn);
                         continue;
                     }
-                    let mut ev = KEvent {
-                        ident: kn.ident,
-                        filter: kn.filter,
-                        flags: s.flags,
-                        udata: s.udata,
-                        ext: s.ext,
-                        ..Default::default()
-                    };
-                    kn.ops.report(s, &mut ev);
-                    evs[n] = ev;
-                    n += 1;
-                    batch.push_back(kn);
+                    candidates.push_back(kn);
+                }
+            }
+            if empty {
+                break;
+            }
+            // Ask each filter, in process context (descriptor filters poll the file).
+            while let Some(kn) = candidates.pop_front() {
+                let mut ev = KEvent {
+                    ident: kn.ident,
+                    filter: kn.filter,
+                    ..Default::default()
+                };
+                match kn.ops.check(&kn, &mut ev) {
+                    Check::Report => {
+                        let mut rd = self.ready.lock();
+                        let s = kn.state.access_mut(&mut rd);
+                        ev.flags |= s.flags;
+                        ev.udata = s.udata;
+                        ev.ext = s.ext;
+                        evs[n] = ev;
+                        n += 1;
+                        batch.push_back(kn);
+                    }
+                    Check::Skip => {
+                        // Level-triggered: the condition went away. Decided under the lock, so
+                        // an activation that raced with the check is not lost.
+                        let mut rd = self.ready.lock();
+                        let s = kn.state.access_mut(&mut rd);
+                        if !s.disabled && kn.ops.active(s) {
+                            again.push_back(kn);
+                        } else {
+                            drop(kn);
+                        }
+                    }
+                    Check::Stale => {
+                        let kn = kn.into_arc();
+                        self.drop_knote(&mut st, &kn);
+                    }
                 }
             }
             if n == 0 {
-                break;
+                continue;
             }
             if let Err(e) = out.write_slice(evs[..n].as_bytes()) {
                 // Nothing of this batch was consumed: put it back at the head, in order.
@@ -405,7 +546,7 @@ impl Kqueue {
                 if ev.flags & EV_DISPATCH != 0 {
                     s.disabled = true;
                 }
-                if !s.disabled && kn.ops.active(s) {
+                if !s.disabled && kn.ops.requeue_after_report(s) {
                     again.push_back(kn);
                 } else {
                     // Under the lock, for the same reason as above.
@@ -421,7 +562,7 @@ impl Kqueue {
         drop(st);
         if more && total > 0 {
             // Pass the baton to another waiter.
-            self.wake(1);
+            self.wake(0);
         }
         match result {
             Err(e) if total == 0 => Err(e),
@@ -507,7 +648,7 @@ impl Kqueue {
         } != 0;
         if !still_open {
             self.ready.lock().closed = true;
-            self.wake(0);
+            self.wake_all();
         }
     }
 

@@ -25,8 +25,10 @@ use kernel::{
 };
 
 mod filter;
+mod filter_fd;
 mod filter_timer;
 mod filter_user;
+mod glue;
 mod knote;
 #[allow(clippy::module_inception)]
 mod kqueue;
@@ -76,6 +78,19 @@ unsafe fn kq_of<'a>(file: *mut bindings::file) -> <Arc<Kqueue> as ForeignOwnable
     // SAFETY: `kq_open` stored an `Arc<Kqueue>` in `private_data`; per the caller it has not
     // been reclaimed yet.
     unsafe { Arc::<Kqueue>::borrow((*file).private_data) }
+}
+
+/// The kqueue behind `file`, if it is a file of `/dev/kqueue`.
+///
+/// The kqueue lives as long as the caller's reference to `file`.
+pub(crate) fn kqueue_of_file(file: *mut bindings::file) -> Option<core::ptr::NonNull<Kqueue>> {
+    // SAFETY: The caller holds a reference to `file`, so `f_op` is stable.
+    if !core::ptr::eq(unsafe { (*file).f_op }, &KQUEUE_FOPS.0) {
+        return None;
+    }
+    // SAFETY: A file of our device between open and release (a reference is held).
+    let kq = unsafe { kq_of(file) };
+    Some(core::ptr::NonNull::from(&*kq))
 }
 
 /// # Safety
@@ -151,6 +166,7 @@ unsafe impl Send for KqueueModule {}
 impl kernel::Module for KqueueModule {
     fn init(_module: &'static ThisModule) -> Result<Self> {
         filter_timer::init();
+        kqueue::init();
         let misc = KBox::new(Opaque::<bindings::miscdevice>::zeroed(), GFP_KERNEL)?;
         let raw = misc.get();
         // SAFETY: `raw` points to a zeroed miscdevice that lives (boxed) until `drop`, which

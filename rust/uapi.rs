@@ -77,6 +77,7 @@ const _: () = {
 
 // Filters.
 pub(crate) const EVFILT_READ: i16 = -1;
+pub(crate) const EVFILT_WRITE: i16 = -2;
 pub(crate) const EVFILT_TIMER: i16 = -7;
 pub(crate) const EVFILT_USER: i16 = -11;
 pub(crate) const EVFILT_EMPTY: i16 = -13;
@@ -94,10 +95,15 @@ pub(crate) const EV_FORCEONESHOT: u16 = 0x0100;
 pub(crate) const EV_KEEPUDATA: u16 = 0x0200;
 pub(crate) const EV_SYSFLAGS: u16 = 0xf000;
 pub(crate) const EV_ERROR: u16 = 0x4000;
+pub(crate) const EV_EOF: u16 = 0x8000;
 
 /// Flags that act on a change and are not stored in the knote.
 pub(crate) const EV_ACTIONS: u16 =
     EV_ADD | EV_DELETE | EV_ENABLE | EV_DISABLE | EV_FORCEONESHOT | EV_KEEPUDATA;
+
+// EVFILT_READ / EVFILT_WRITE.
+pub(crate) const NOTE_LOWAT: u32 = 0x0001;
+pub(crate) const NOTE_FILE_POLL: u32 = 0x0002;
 
 // EVFILT_USER.
 pub(crate) const NOTE_FFNOP: u32 = 0x0000_0000;

@@ -1,0 +1,309 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! `EVFILT_READ`, `EVFILT_WRITE` and `EVFILT_EMPTY`: file descriptors.
+//!
+//! Attaching takes a reference to the file the descriptor refers to and hooks the knote onto
+//! the file's wait queues through its `->poll` (`kq_glue.c`, as epoll does). The wake function
+//! only sets the knote's `triggered` hint and queues it. Whether the knote is reported, and with
+//! which `data`, is decided at collection time in process context (`check`): the file is polled
+//! again and measured (bytes readable, free space, pending connections, ...), so reporting is
+//! level-triggered unless the knote has `EV_CLEAR`, in which case it is reported again only
+//! after a new wake-up.
+//!
+//! kqueue is keyed by descriptor, Linux by open file. A knote whose descriptor no longer refers
+//! to its file (closed, or reused for another file) is stale: it is never reported, and it is
+//! freed, with its file reference, when it is next looked at: at collection, at a change on the
+//! same descriptor, or by the bounded sweep each `kevent()` call makes (`Kqueue::sweep`).
+//!
+//! A kqueue may watch another kqueue (one level: a kqueue that watches a kqueue cannot be
+//! watched, and a watched kqueue cannot watch one), so nesting is bounded and loops are
+//! impossible.
+
+use core::ptr::NonNull;
+
+use kernel::{
+    bindings,
+    prelude::*,
+    sync::{Arc, ArcBorrow},
+};
+
+use crate::filter::{Check, Filter};
+use crate::glue::{self, FdState, PollWatch};
+use crate::knote::{Knote, KnoteState};
+use crate::kqueue::Kqueue;
+use crate::uapi::*;
+
+const POLL_READ: u32 =
+    bindings::POLLIN | bindings::POLLRDNORM | bindings::POLLRDHUP | bindings::POLLHUP | bindings::POLLERR;
+const POLL_WRITE: u32 = bindings::POLLOUT | bindings::POLLWRNORM | bindings::POLLHUP | bindings::POLLERR;
+
+/// `POLLFREE` (`include/uapi/asm-generic/poll.h`; not in the generated bindings).
+const POLLFREE: u32 = 0x4000;
+
+/// Which of the three descriptor filters.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Which {
+    Read,
+    Write,
+    Empty,
+}
+
+/// A descriptor filter.
+pub(crate) struct FdFilter(pub(crate) Which);
+
+pub(crate) static READ: FdFilter = FdFilter(Which::Read);
+pub(crate) static WRITE: FdFilter = FdFilter(Which::Write);
+pub(crate) static EMPTY: FdFilter = FdFilter(Which::Empty);
+
+/// The hook of a descriptor knote. Lives in the knote's state while the knote is attached.
+///
+/// # Invariants
+///
+/// `watch` was returned by `kq_pollwatch_create` and is destroyed only by `FdFilter::detach`.
+/// `target`, if set, is the kqueue behind the watched file, kept alive by the watch's file
+/// reference.
+pub(crate) struct FdWatch {
+    watch: NonNull<PollWatch>,
+    target: Option<NonNull<Kqueue>>,
+}
+
+// SAFETY: The watch is only used under the owning kqueue's mutex, from any thread.
+unsafe impl Send for FdWatch {}
+
+/// The descriptor number of an ident, `EBADF` if it cannot be one.
+pub(crate) fn fd_of(ident: u64) -> Result<u32> {
+    match u32::try_from(ident) {
+        Ok(fd) if fd <= i32::MAX as u32 => Ok(fd),
+        _ => Err(EBADF),
+    }
+}
+
+/// Called by `kq_glue.c` when a watched wait queue is woken. Atomic context, under the wait
+/// queue's lock.
+///
+/// # Safety
+///
+/// `ctx` is the knote the watch was created for; the knote is registered (its `detach` removes
+/// the wait entries, under the wait-queue lock, before the knote can go away).
+#[no_mangle]
+unsafe extern "C" fn kq_fd_wake(ctx: *mut c_void, mask: u32, nested: i32) {
+    // SAFETY: Per the function's contract, `ctx` is a live knote allocated by `Arc`.
+    let kn = unsafe { ArcBorrow::<Knote>::from_raw(ctx.cast()) };
+    let interest = match kn.filter {
+        EVFILT_READ => POLL_READ,
+        EVFILT_WRITE => POLL_WRITE,
+        _ => !0,
+    };
+    // A wake-up without a key may be for anything; POLLFREE means the queue is going away.
+    if mask != 0 && mask & (interest | POLLFREE) == 0 {
+        return;
+    }
+    kn.kq().activate_nested(kn, |st| st.triggered = true, nested);
+}
+
+impl FdFilter {
+    /// The event this filter reports for `st`, or `None` if its condition does not hold.
+    fn evaluate(&self, st: &KnoteState, mask: u32, fs: &FdState, pending: Option<i64>) -> Option<KEvent> {
+        let lowat = if st.sfflags & NOTE_LOWAT != 0 { st.sdata.max(1) } else { 1 };
+        let mut ev = KEvent::default();
+        let eof_flags = |eof: u32| if eof != 0 { EV_EOF } else { 0 };
+        let active = match (self.0, fs.kind) {
+            (Which::Read, glue::KQ_FD_PIPE) => {
+                ev.data = fs.rdata;
+                ev.flags = eof_flags(fs.rd_eof);
+                fs.rd_eof != 0 || fs.rdata >= lowat
+            }
+            (Which::Read, glue::KQ_FD_SOCKET | glue::KQ_FD_LISTEN) => {
+                ev.data = fs.rdata;
+                ev.flags = eof_flags(fs.rd_eof);
+                if fs.rd_eof != 0 {
+                    ev.fflags = fs.err;
+                }
+                fs.rd_eof != 0 || fs.err != 0 || (mask & POLL_READ != 0 && fs.rdata >= lowat)
+            }
+            (Which::Read, glue::KQ_FD_REGULAR) => {
+                ev.data = fs.rdata.max(0);
+                st.sfflags & NOTE_FILE_POLL != 0 || ev.data > 0
+            }
+            (Which::Read, _) => {
+                ev.data = pending.unwrap_or(0);
+                mask & POLL_READ != 0
+            }
+            (Which::Write, glue::KQ_FD_PIPE) => {
+                ev.data = fs.wdata;
+                ev.flags = eof_flags(fs.wr_eof);
+                fs.wr_eof != 0 || (mask & POLL_WRITE != 0 && fs.wdata >= lowat)
+            }
+            (Which::Write, glue::KQ_FD_SOCKET | glue::KQ_FD_LISTEN) => {
+                ev.data = fs.wdata;
+                ev.flags = eof_flags(fs.wr_eof);
+                if fs.wr_eof != 0 {
+                    ev.fflags = fs.err;
+                }
+                fs.wr_eof != 0 || fs.err != 0 || (mask & POLL_WRITE != 0 && fs.wdata >= lowat)
+            }
+            // Regular files are always writable (FreeBSD's vnode filter).
+            (Which::Write, glue::KQ_FD_REGULAR) => true,
+            (Which::Write, _) => mask & POLL_WRITE != 0,
+            (Which::Empty, _) => fs.outq == 0,
+        };
+        (active || st.forced).then_some(ev)
+    }
+}
+
+impl Filter for FdFilter {
+    fn attach(&self, kn: &Arc<Knote>, kev: &KEvent) -> Result {
+        if kev.fflags & !(NOTE_LOWAT | NOTE_FILE_POLL) != 0 {
+            return Err(EINVAL);
+        }
+        let fd = fd_of(kev.ident)?;
+        // SAFETY: Takes a counted reference, or returns NULL.
+        let file = unsafe { glue::kq_fget(fd) };
+        if file.is_null() {
+            return Err(EBADF);
+        }
+        if self.0 == Which::Empty {
+            let mut fs = FdState::default();
+            // SAFETY: `file` is a counted reference.
+            unsafe { glue::kq_fd_state(file, &mut fs) };
+            if !matches!(fs.kind, glue::KQ_FD_PIPE | glue::KQ_FD_SOCKET) {
+                // SAFETY: Drops the reference taken above.
+                unsafe { glue::kq_fput(file) };
+                return Err(EINVAL);
+            }
+        }
+        // A kqueue watching a kqueue: checked and counted (see the module comment).
+        let target = match crate::kqueue_of_file(file) {
+            Some(target) => match Kqueue::nest(kn.kq(), target) {
+                Ok(()) => Some(target),
+                Err(e) => {
+                    // SAFETY: Drops the reference taken above.
+                    unsafe { glue::kq_fput(file) };
+                    return Err(e);
+                }
+            },
+            None => None,
+        };
+        let nested = i32::from(target.is_some());
+        // SAFETY: `file` is a counted reference, handed over to the watch (also on failure).
+        // `kn` is a registered-to-be knote that outlives the watch (`detach` destroys it).
+        let watch = unsafe {
+            glue::kq_pollwatch_create(file, Arc::as_ptr(kn).cast_mut().cast(), nested)
+        };
+        let watch = match kernel::error::from_err_ptr(watch) {
+            Ok(w) => w,
+            Err(e) => {
+                if let Some(target) = target {
+                    Kqueue::unnest(kn.kq(), target);
+                }
+                return Err(e);
+            }
+        };
+        kn.kq().activate(kn.as_arc_borrow(), |st| {
+            // INVARIANT: `watch` comes from `kq_pollwatch_create`.
+            st.fd = NonNull::new(watch).map(|watch| FdWatch { watch, target });
+            // Look at the file once: it may be ready already.
+            st.triggered = true;
+        });
+        Ok(())
+    }
+
+    fn modify(&self, kn: &Arc<Knote>, kev: &KEvent, _add: bool) -> Result {
+        if kev.fflags & !(NOTE_LOWAT | NOTE_FILE_POLL) != 0 {
+            return Err(EINVAL);
+        }
+        kn.kq().activate(kn.as_arc_borrow(), |st| {
+            st.sfflags = kev.fflags;
+            st.sdata = kev.data;
+            st.triggered = true;
+        });
+        Ok(())
+    }
+
+    fn detach(&self, kn: &Knote) {
+        let fd = {
+            let mut rd = kn.kq().ready_lock().lock();
+            kn.state.access_mut(&mut rd).fd.take()
+        };
+        if let Some(fd) = fd {
+            if let Some(target) = fd.target {
+                Kqueue::unnest(kn.kq(), target);
+            }
+            // SAFETY: By the `FdWatch` invariant the watch is live, and it is destroyed once:
+            // it was taken out of the knote's state above.
+            unsafe { glue::kq_pollwatch_destroy(fd.watch.as_ptr()) };
+        }
+    }
+
+    fn active(&self, st: &KnoteState) -> bool {
+        st.triggered
+    }
+
+    fn report(&self, _st: &KnoteState, _ev: &mut KEvent) {}
+
+    fn consume(&self, _st: &mut KnoteState, _ev: &KEvent) {}
+
+    fn requeue_after_report(&self, st: &KnoteState) -> bool {
+        // Level-triggered: look again at the next collection. EV_CLEAR: only after a wake-up.
+        st.flags & EV_CLEAR == 0 || st.triggered
+    }
+
+    fn check(&self, kn: &Knote, ev: &mut KEvent) -> Check {
+        let (watch, target, snapshot) = {
+            let mut rd = kn.kq().ready_lock().lock();
+            let st = kn.state.access_mut(&mut rd);
+            // A wake-up from now on is a new one.
+            st.triggered = false;
+            let Some(fd) = st.fd.as_ref() else {
+                return Check::Skip;
+            };
+            (fd.watch, fd.target, (st.sfflags, st.sdata, st.forced))
+        };
+        // SAFETY: The watch is live while the knote is attached, and detaching needs the
+        // kqueue mutex, which our caller holds.
+        let file = unsafe { glue::kq_pollwatch_file(watch.as_ptr()) };
+        let Ok(fd) = fd_of(kn.ident) else {
+            return Check::Stale;
+        };
+        if !glue::fd_is(fd, file) {
+            return Check::Stale;
+        }
+        // SAFETY: As above; polling and measuring a live file in process context.
+        let mask = unsafe { glue::kq_pollwatch_poll(watch.as_ptr()) };
+        let mut fs = FdState::default();
+        // SAFETY: As above.
+        unsafe { glue::kq_fd_state(file, &mut fs) };
+        // SAFETY: `target` is kept alive by the watch's file reference (`FdWatch` invariant).
+        let pending = target.map(|t| unsafe { t.as_ref() }.pending());
+        let st = KnoteState {
+            sfflags: snapshot.0,
+            sdata: snapshot.1,
+            forced: snapshot.2,
+            ..Default::default()
+        };
+        match self.evaluate(&st, mask, &fs, pending) {
+            Some(out) => {
+                ev.flags |= out.flags;
+                ev.fflags = out.fflags;
+                ev.data = out.data;
+                Check::Report
+            }
+            None => Check::Skip,
+        }
+    }
+
+    fn is_stale(&self, kn: &Knote) -> bool {
+        let watch = {
+            let mut rd = kn.kq().ready_lock().lock();
+            kn.state.access_mut(&mut rd).fd.as_ref().map(|f| f.watch)
+        };
+        let Some(watch) = watch else { return false };
+        // SAFETY: As in `check`: the caller holds the kqueue mutex.
+        let file = unsafe { glue::kq_pollwatch_file(watch.as_ptr()) };
+        fd_of(kn.ident).map_or(true, |fd| !glue::fd_is(fd, file))
+    }
+
+    fn is_fd(&self) -> bool {
+        true
+    }
+}

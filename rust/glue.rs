@@ -1,0 +1,73 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Declarations of the functions in `kq_glue.c` (mirroring `kq_glue.h`).
+//!
+//! Every call into C goes through the safe wrappers at the end of this file or through
+//! `filter_fd.rs`, which documents the invariants they rely on.
+
+use kernel::bindings;
+
+/// Opaque: a knote's hook on a file (`struct kq_pollwatch`).
+#[repr(C)]
+pub(crate) struct PollWatch {
+    _private: [u8; 0],
+}
+
+pub(crate) const KQ_FD_PIPE: u32 = 1;
+pub(crate) const KQ_FD_SOCKET: u32 = 2;
+pub(crate) const KQ_FD_LISTEN: u32 = 3;
+pub(crate) const KQ_FD_REGULAR: u32 = 4;
+
+/// `struct kq_fd_state`.
+#[repr(C)]
+#[derive(Default, Clone, Copy, Debug)]
+pub(crate) struct FdState {
+    pub(crate) rdata: i64,
+    pub(crate) wdata: i64,
+    pub(crate) outq: i64,
+    pub(crate) rd_eof: u32,
+    pub(crate) wr_eof: u32,
+    pub(crate) err: u32,
+    pub(crate) kind: u32,
+}
+
+// `struct file` holds a zero-sized array, which the lint flags; only pointers cross here.
+#[expect(improper_ctypes)]
+extern "C" {
+    pub(crate) fn kq_pollwatch_create(
+        file: *mut bindings::file,
+        ctx: *mut core::ffi::c_void,
+        nested: i32,
+    ) -> *mut PollWatch;
+    pub(crate) fn kq_pollwatch_poll(w: *mut PollWatch) -> u32;
+    pub(crate) fn kq_pollwatch_file(w: *mut PollWatch) -> *mut bindings::file;
+    pub(crate) fn kq_pollwatch_destroy(w: *mut PollWatch);
+    pub(crate) fn kq_fd_state(file: *mut bindings::file, st: *mut FdState);
+    pub(crate) fn kq_fget(fd: u32) -> *mut bindings::file;
+    pub(crate) fn kq_fput(file: *mut bindings::file);
+    pub(crate) fn kq_wake_one(wq: *mut bindings::wait_queue_head, key: u32, subclass: i32);
+}
+
+/// Whether descriptor `fd` of the current task refers to `file` now.
+pub(crate) fn fd_is(fd: u32, file: *mut bindings::file) -> bool {
+    // SAFETY: `kq_fget` takes a reference (or returns NULL), which we drop at once.
+    let cur = unsafe { kq_fget(fd) };
+    if cur.is_null() {
+        return false;
+    }
+    // SAFETY: `cur` is the reference taken above.
+    unsafe { kq_fput(cur) };
+    core::ptr::eq(cur, file)
+}
+
+/// Whether descriptor `fd` of the current task is open.
+pub(crate) fn fd_is_open(fd: u32) -> bool {
+    // SAFETY: `kq_fget` takes a reference (or returns NULL), which we drop at once.
+    let cur = unsafe { kq_fget(fd) };
+    if cur.is_null() {
+        return false;
+    }
+    // SAFETY: `cur` is the reference taken above.
+    unsafe { kq_fput(cur) };
+    true
+}

@@ -1,0 +1,47 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * kqueue: interface between the Rust crate and kq_glue.c. The Rust side
+ * declares the same functions in glue.rs; keep both in step.
+ */
+#ifndef KQ_GLUE_H
+#define KQ_GLUE_H
+
+#include <linux/types.h>
+
+struct file;
+struct wait_queue_head;
+struct kq_pollwatch;
+
+enum kq_fd_kind {
+	KQ_FD_OTHER = 0,
+	KQ_FD_PIPE = 1,
+	KQ_FD_SOCKET = 2,
+	KQ_FD_LISTEN = 3,
+	KQ_FD_REGULAR = 4,
+};
+
+/* What EVFILT_READ/WRITE/EMPTY report about a file. */
+struct kq_fd_state {
+	__s64 rdata;	/* bytes readable, or pending connections */
+	__s64 wdata;	/* bytes writable without blocking */
+	__s64 outq;	/* bytes written but not yet consumed; -1 unknown */
+	__u32 rd_eof;	/* no more data will come */
+	__u32 wr_eof;	/* writing is no longer possible */
+	__u32 err;	/* pending socket error */
+	__u32 kind;	/* enum kq_fd_kind */
+};
+
+/* Implemented in Rust: a watched file's wait queue was woken. */
+void kq_fd_wake(void *ctx, __u32 mask, int nested);
+
+struct kq_pollwatch *kq_pollwatch_create(struct file *file, void *ctx,
+					 int nested);
+__u32 kq_pollwatch_poll(struct kq_pollwatch *w);
+struct file *kq_pollwatch_file(struct kq_pollwatch *w);
+void kq_pollwatch_destroy(struct kq_pollwatch *w);
+void kq_fd_state(struct file *file, struct kq_fd_state *st);
+struct file *kq_fget(unsigned int fd);
+void kq_fput(struct file *file);
+void kq_wake_one(struct wait_queue_head *wq, __u32 key, int subclass);
+
+#endif /* KQ_GLUE_H */
