@@ -15,6 +15,8 @@
 //! freed, with its file reference, when it is next looked at: at collection, at a change on the
 //! same descriptor, or by the bounded sweep each `kevent()` call makes (`Kqueue::sweep`).
 //!
+//! `EVFILT_EMPTY` applies to sockets only (send queue empty).
+//!
 //! A kqueue may watch another kqueue (one level: a kqueue that watches a kqueue cannot be
 //! watched, and a watched kqueue cannot watch one), so nesting is bounded and loops are
 //! impossible.
@@ -109,9 +111,13 @@ impl FdFilter {
         let eof_flags = |eof: u32| if eof != 0 { EV_EOF } else { 0 };
         let active = match (self.0, fs.kind) {
             (Which::Read, glue::KQ_FD_PIPE) => {
+                // End of file as Linux's pipe_poll() sees it: no writer left, and a writer
+                // came and went since this reader opened (a FIFO nobody opened for writing
+                // yet is not at EOF).
+                let eof = fs.rd_eof != 0 && mask & bindings::POLLHUP != 0;
                 ev.data = fs.rdata;
-                ev.flags = eof_flags(fs.rd_eof);
-                fs.rd_eof != 0 || fs.rdata >= lowat
+                ev.flags = eof_flags(u32::from(eof));
+                eof || fs.rdata >= lowat
             }
             (Which::Read, glue::KQ_FD_SOCKET | glue::KQ_FD_LISTEN) => {
                 ev.data = fs.rdata;
@@ -166,7 +172,9 @@ impl Filter for FdFilter {
             let mut fs = FdState::default();
             // SAFETY: `file` is a counted reference.
             unsafe { glue::kq_fd_state(file, &mut fs) };
-            if !matches!(fs.kind, glue::KQ_FD_PIPE | glue::KQ_FD_SOCKET) {
+            // Sockets only: a pipe's writer is not woken when a reader drains a pipe that
+            // was not full, so an empty pipe could only be noticed by polling.
+            if fs.kind != glue::KQ_FD_SOCKET {
                 // SAFETY: Drops the reference taken above.
                 unsafe { glue::kq_fput(file) };
                 return Err(EINVAL);

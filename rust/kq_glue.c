@@ -194,7 +194,11 @@ static void kq_sock_state(struct socket *sock, struct kq_fd_state *st)
 	if (!sk)
 		return;
 	if (READ_ONCE(sk->sk_state) == TCP_LISTEN) {
-		st->rdata = READ_ONCE(sk->sk_ack_backlog);
+		/* AF_UNIX queues embryos on the receive queue, not the backlog. */
+		if (sk->sk_family == AF_UNIX)
+			st->rdata = skb_queue_len_lockless(&sk->sk_receive_queue);
+		else
+			st->rdata = READ_ONCE(sk->sk_ack_backlog);
 		st->kind = KQ_FD_LISTEN;
 	} else if (sk->sk_family == AF_UNIX) {
 		st->rdata = unix_inq_len(sk);
