@@ -9,6 +9,8 @@
 #                 run the demo program in a QEMU VM
 #   make check    lint, build and run every test on the fast and the debug
 #                 kernel in QEMU; prints "N passed, N failed"
+#   make bench    benchmarks against epoll in one VM boot; table on stdout,
+#                 results in build/bench.json
 #   make setup    only install the toolchain and build the test kernels
 #   make clean
 #
@@ -16,7 +18,7 @@
 
 KDIR ?= /lib/modules/$(shell uname -r)/build
 
-.PHONY: all module demo check setup clean
+.PHONY: all module demo check bench setup clean
 
 all: module
 
@@ -29,6 +31,9 @@ demo:
 check:
 	scripts/check.sh
 
+bench:
+	scripts/bench.sh
+
 setup:
 	scripts/setup.sh all
 
@@ -36,3 +41,4 @@ clean:
 	rm -rf build
 	$(MAKE) -C userspace-lib clean
 	$(MAKE) -C selftests clean
+	$(MAKE) -C selftests/bench clean

@@ -35,13 +35,6 @@
 
 #include "kq_glue.h"
 
-/*
- * Exported by net/unix/af_unix.c (EXPORT_SYMBOL_GPL) but declared only in its
- * private header.
- */
-long unix_inq_len(struct sock *sk);
-long unix_outq_len(struct sock *sk);
-
 /* One wait queue a watched file registered through poll_wait(). */
 struct kq_pollentry {
 	struct list_head link;		/* in kq_pollwatch.entries */
@@ -87,7 +80,7 @@ static void kq_queue_proc(struct file *file, wait_queue_head_t *whead,
 	struct kq_pollentry *pe;
 
 	/* Process context, as in epoll's ep_ptable_queue_proc(). */
-	pe = kmalloc(sizeof(*pe), GFP_KERNEL);
+	pe = kmalloc_obj(*pe, GFP_KERNEL);
 	if (!pe) {
 		w->error = -ENOMEM;
 		return;
@@ -104,7 +97,7 @@ struct kq_pollwatch *kq_pollwatch_create(struct file *file, void *ctx,
 {
 	struct kq_pollwatch *w;
 
-	w = kzalloc(sizeof(*w), GFP_KERNEL);
+	w = kzalloc_obj(*w, GFP_KERNEL);
 	if (!w) {
 		fput(file);
 		return ERR_PTR(-ENOMEM);
@@ -143,6 +136,7 @@ void kq_pollwatch_destroy(struct kq_pollwatch *w)
 		wait_queue_head_t *whead;
 
 		rcu_read_lock();
+		/* Pairs with the release in kq_poll_wake() on POLLFREE. */
 		whead = smp_load_acquire(&pe->whead);
 		if (whead)
 			remove_wait_queue(whead, &pe->wait);

@@ -9,6 +9,7 @@
 #include <linux/types.h>
 
 struct file;
+struct sock;
 struct wait_queue_head;
 struct kq_pollwatch;
 
@@ -43,5 +44,12 @@ void kq_fd_state(struct file *file, struct kq_fd_state *st);
 struct file *kq_fget(unsigned int fd);
 void kq_fput(struct file *file);
 void kq_wake_one(struct wait_queue_head *wq, __u32 key, int subclass);
+
+/*
+ * Exported by net/unix/af_unix.c (EXPORT_SYMBOL_GPL) but declared only in its
+ * private header.
+ */
+long unix_inq_len(struct sock *sk);
+long unix_outq_len(struct sock *sk);
 
 #endif /* KQ_GLUE_H */

@@ -42,7 +42,8 @@ checkpatch() {
 	# Kernel-side C: the UAPI header and the selftests (kernel coding style).
 	"$src/scripts/checkpatch.pl" --no-tree --quiet --terse --show-types \
 		--ignore SPDX_LICENSE_TAG,FILE_PATH_CHANGES,NEW_TYPEDEFS,MACRO_ARG_REUSE \
-		-f include/uapi/linux/kqueue.h selftests/*.c selftests/*.h
+		-f include/uapi/linux/kqueue.h rust/kq_glue.c rust/kq_glue.h selftests/*.c selftests/*.h \
+		selftests/bench/*.c
 }
 
 run_vm() {
@@ -103,6 +104,11 @@ for f in $flavours; do
 		failed=$((failed + 1))
 	fi
 done
+
+# Benchmarks are not tests, but a smoke run keeps them from rotting.
+if [[ " $flavours " == *" fast "* ]]; then
+	step "benchmark smoke run (fast kernel)" scripts/bench.sh --smoke
+fi
 
 echo
 log "check: done in $(($(date +%s) - t0)) s"
