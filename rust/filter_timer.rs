@@ -101,6 +101,11 @@ pub(crate) fn init() {
     unsafe { TIMER_USERS.init() };
 }
 
+/// Frees the accounting's buffer. Called from module exit, when no timer is left.
+pub(crate) fn fini() {
+    *TIMER_USERS.lock() = KVec::new();
+}
+
 /// Counts one more timer for `uid`, or `ENOMEM` beyond the limit.
 fn charge(uid: u32) -> Result {
     let max = crate::module_parameters::max_user_timers.value();

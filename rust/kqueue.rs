@@ -64,6 +64,11 @@ pub(crate) fn init() {
     unsafe { NESTING.init() };
 }
 
+/// Frees the registry's buffer. Called from module exit, when no kqueue is left.
+pub(crate) fn fini() {
+    *NESTING.lock() = KVec::new();
+}
+
 /// State protected by `Kqueue::state`.
 pub(crate) struct KqState {
     /// Every registered knote, by (ident, filter).

@@ -186,5 +186,8 @@ impl Drop for KqueueModule {
     fn drop(&mut self) {
         // SAFETY: Registered in `init`. No file is open: each holds a module reference.
         unsafe { bindings::misc_deregister(self.misc.get()) };
+        // Statics are never dropped: give back the buffers of the global registries.
+        kqueue::fini();
+        filter_timer::fini();
     }
 }

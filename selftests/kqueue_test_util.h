@@ -269,4 +269,73 @@ static inline int64_t waiter_blocked_ms(const struct waiter *w)
 	return (w->end_ns - w->start_ns) / 1000000;
 }
 
+/* Descriptor filters (EVFILT_READ, EVFILT_WRITE, EVFILT_EMPTY). */
+
+#include <fcntl.h>
+
+/* EV_ADD a knote on descriptor @fd; returns 0 or an errno like kq_change(). */
+static inline int kq_fd_add(int kq, int fd, short filter, unsigned short flags,
+			    unsigned int fflags, int64_t data)
+{
+	return kq_change(kq, (uintptr_t)fd, filter, EV_ADD | flags, fflags, data,
+			 NULL);
+}
+
+/*
+ * Wait up to @timeout_ms for an event of the knote (@ident, @filter) and copy
+ * it to @out. Events of other knotes collected meanwhile are discarded.
+ * Returns 1 if it came, 0 if not, -1 if kevent() failed (errno is set).
+ */
+static inline int kev_wait_for(int kq, uintptr_t ident, short filter,
+			       struct kevent *out, long timeout_ms)
+{
+	int64_t deadline = now_ms() + timeout_ms;
+	struct kevent evs[16];
+	int i, n;
+
+	for (;;) {
+		long left = (long)(deadline - now_ms());
+
+		if (left < 0)
+			left = 0;
+		n = kev_wait(kq, NULL, 0, evs, 16, left);
+		if (n < 0)
+			return -1;
+		i = find_event(evs, n, ident, filter);
+		if (i >= 0) {
+			*out = evs[i];
+			return 1;
+		}
+		if (left == 0)
+			return 0;
+		if (n > 0)
+			sleep_ms(1);
+	}
+}
+
+/*
+ * Collect without waiting into room for 8 events; returns the count (or -1)
+ * and copies the first event to @ev.
+ */
+static inline int kev_poll_one(int kq, struct kevent *ev)
+{
+	struct kevent evs[8];
+	int n;
+
+	n = kev_poll(kq, evs, 8);
+	if (n > 0)
+		*ev = evs[0];
+	return n;
+}
+
+/* Set O_NONBLOCK on @fd; returns 0 or errno. */
+static inline int fd_set_nonblock(int fd)
+{
+	int fl = fcntl(fd, F_GETFL);
+
+	if (fl == -1 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) == -1)
+		return errno;
+	return 0;
+}
+
 #endif /* KQUEUE_TEST_UTIL_H */
