@@ -18,7 +18,6 @@ use kernel::sync::Arc;
 use crate::knote::{Knote, KnoteState};
 use crate::uapi::{self, KEvent};
 
-
 /// What `Filter::check` decided.
 pub(crate) enum Check {
     /// Report the event.

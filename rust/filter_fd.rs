@@ -35,9 +35,13 @@ use crate::knote::{Knote, KnoteState};
 use crate::kqueue::Kqueue;
 use crate::uapi::*;
 
-const POLL_READ: u32 =
-    bindings::POLLIN | bindings::POLLRDNORM | bindings::POLLRDHUP | bindings::POLLHUP | bindings::POLLERR;
-const POLL_WRITE: u32 = bindings::POLLOUT | bindings::POLLWRNORM | bindings::POLLHUP | bindings::POLLERR;
+const POLL_READ: u32 = bindings::POLLIN
+    | bindings::POLLRDNORM
+    | bindings::POLLRDHUP
+    | bindings::POLLHUP
+    | bindings::POLLERR;
+const POLL_WRITE: u32 =
+    bindings::POLLOUT | bindings::POLLWRNORM | bindings::POLLHUP | bindings::POLLERR;
 
 /// `POLLFREE` (`include/uapi/asm-generic/poll.h`; not in the generated bindings).
 const POLLFREE: u32 = 0x4000;
@@ -100,13 +104,24 @@ unsafe extern "C" fn kq_fd_wake(ctx: *mut c_void, mask: u32, nested: i32) {
     if mask != 0 && mask & (interest | POLLFREE) == 0 {
         return;
     }
-    kn.kq().activate_nested(kn, |st| st.triggered = true, nested);
+    kn.kq()
+        .activate_nested(kn, |st| st.triggered = true, nested);
 }
 
 impl FdFilter {
     /// The event this filter reports for `st`, or `None` if its condition does not hold.
-    fn evaluate(&self, st: &KnoteState, mask: u32, fs: &FdState, pending: Option<i64>) -> Option<KEvent> {
-        let lowat = if st.sfflags & NOTE_LOWAT != 0 { st.sdata.max(1) } else { 1 };
+    fn evaluate(
+        &self,
+        st: &KnoteState,
+        mask: u32,
+        fs: &FdState,
+        pending: Option<i64>,
+    ) -> Option<KEvent> {
+        let lowat = if st.sfflags & NOTE_LOWAT != 0 {
+            st.sdata.max(1)
+        } else {
+            1
+        };
         let mut ev = KEvent::default();
         let eof_flags = |eof: u32| if eof != 0 { EV_EOF } else { 0 };
         let active = match (self.0, fs.kind) {
@@ -195,9 +210,8 @@ impl Filter for FdFilter {
         let nested = i32::from(target.is_some());
         // SAFETY: `file` is a counted reference, handed over to the watch (also on failure).
         // `kn` is a registered-to-be knote that outlives the watch (`detach` destroys it).
-        let watch = unsafe {
-            glue::kq_pollwatch_create(file, Arc::as_ptr(kn).cast_mut().cast(), nested)
-        };
+        let watch =
+            unsafe { glue::kq_pollwatch_create(file, Arc::as_ptr(kn).cast_mut().cast(), nested) };
         let watch = match kernel::error::from_err_ptr(watch) {
             Ok(w) => w,
             Err(e) => {

@@ -183,7 +183,11 @@ impl Kqueue {
     fn wake(&self, subclass: i32) {
         // SAFETY: `wq` was initialised in `new` and lives as long as `self`.
         unsafe {
-            glue::kq_wake_one(self.wq.get(), bindings::POLLIN | bindings::POLLRDNORM, subclass)
+            glue::kq_wake_one(
+                self.wq.get(),
+                bindings::POLLIN | bindings::POLLRDNORM,
+                subclass,
+            )
         };
     }
 
@@ -191,9 +195,7 @@ impl Kqueue {
     fn wake_all(&self) {
         let key = (bindings::POLLIN | bindings::POLLRDNORM) as usize;
         // SAFETY: `wq` was initialised in `new` and lives as long as `self`.
-        unsafe {
-            bindings::__wake_up(self.wq.get(), bindings::TASK_NORMAL, 0, key as *mut c_void)
-        };
+        unsafe { bindings::__wake_up(self.wq.get(), bindings::TASK_NORMAL, 0, key as *mut c_void) };
     }
 
     /// Number of queued knotes (`data` of `EVFILT_READ` on a kqueue).
@@ -205,7 +207,10 @@ impl Kqueue {
     /// Records that `watcher` watches the kqueue `target`, or `EINVAL` if that would watch
     /// itself or nest kqueues more than one level (which also rules out loops).
     pub(crate) fn nest(watcher: &Kqueue, target: NonNull<Kqueue>) -> Result {
-        let (w, t) = (core::ptr::from_ref(watcher) as usize, target.as_ptr() as usize);
+        let (w, t) = (
+            core::ptr::from_ref(watcher) as usize,
+            target.as_ptr() as usize,
+        );
         let mut edges = NESTING.lock();
         if w == t || edges.iter().any(|&(a, b)| a == t || b == w) {
             return Err(EINVAL);
@@ -216,7 +221,10 @@ impl Kqueue {
 
     /// Forgets one `nest(watcher, target)`.
     pub(crate) fn unnest(watcher: &Kqueue, target: NonNull<Kqueue>) {
-        let edge = (core::ptr::from_ref(watcher) as usize, target.as_ptr() as usize);
+        let edge = (
+            core::ptr::from_ref(watcher) as usize,
+            target.as_ptr() as usize,
+        );
         let mut edges = NESTING.lock();
         if let Some(i) = edges.iter().position(|&e| e == edge) {
             let last = edges.len() - 1;
