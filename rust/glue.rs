@@ -48,26 +48,24 @@ extern "C" {
     pub(crate) fn kq_wake_one(wq: *mut bindings::wait_queue_head, key: u32, subclass: i32);
 }
 
-/// Whether descriptor `fd` of the current task refers to `file` now.
-pub(crate) fn fd_is(fd: u32, file: *mut bindings::file) -> bool {
+/// The file descriptor `fd` of the current task refers to now, or NULL. The pointer is only
+/// good for comparisons: no reference is kept.
+fn file_at(fd: u32) -> *mut bindings::file {
     // SAFETY: `kq_fget` takes a reference (or returns NULL), which we drop at once.
     let cur = unsafe { kq_fget(fd) };
-    if cur.is_null() {
-        return false;
+    if !cur.is_null() {
+        // SAFETY: `cur` is the reference taken above.
+        unsafe { kq_fput(cur) };
     }
-    // SAFETY: `cur` is the reference taken above.
-    unsafe { kq_fput(cur) };
-    core::ptr::eq(cur, file)
+    cur
+}
+
+/// Whether descriptor `fd` of the current task refers to `file` now.
+pub(crate) fn fd_is(fd: u32, file: *mut bindings::file) -> bool {
+    core::ptr::eq(file_at(fd), file)
 }
 
 /// Whether descriptor `fd` of the current task is open.
 pub(crate) fn fd_is_open(fd: u32) -> bool {
-    // SAFETY: `kq_fget` takes a reference (or returns NULL), which we drop at once.
-    let cur = unsafe { kq_fget(fd) };
-    if cur.is_null() {
-        return false;
-    }
-    // SAFETY: `cur` is the reference taken above.
-    unsafe { kq_fput(cur) };
-    true
+    !file_at(fd).is_null()
 }
