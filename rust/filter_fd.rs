@@ -22,6 +22,7 @@
 //! impossible.
 
 use core::ptr::NonNull;
+use core::sync::atomic::Ordering;
 
 use kernel::{
     bindings,
@@ -71,6 +72,9 @@ pub(crate) static EMPTY: FdFilter = FdFilter(Which::Empty);
 pub(crate) struct FdWatch {
     watch: NonNull<PollWatch>,
     target: Option<NonNull<Kqueue>>,
+    /// `KQ_FD_*` of the file when it was attached (a socket may become a listener later;
+    /// the other kinds never change).
+    kind: u32,
 }
 
 // SAFETY: The watch is only used under the owning kqueue's mutex, from any thread.
@@ -208,6 +212,8 @@ impl Filter for FdFilter {
             None => None,
         };
         let nested = i32::from(target.is_some());
+        // SAFETY: `file` is a counted reference.
+        let kind = unsafe { glue::kq_fd_kind(file) };
         // SAFETY: `file` is a counted reference, handed over to the watch (also on failure).
         // `kn` is a registered-to-be knote that outlives the watch (`detach` destroys it).
         let watch =
@@ -221,9 +227,15 @@ impl Filter for FdFilter {
                 return Err(e);
             }
         };
+        // The watch holds the reference now; the knote keeps the pointer for `is_stale`.
+        kn.file.store(file, Ordering::Relaxed);
         kn.kq().activate(kn.as_arc_borrow(), |st| {
             // INVARIANT: `watch` comes from `kq_pollwatch_create`.
-            st.fd = NonNull::new(watch).map(|watch| FdWatch { watch, target });
+            st.fd = NonNull::new(watch).map(|watch| FdWatch {
+                watch,
+                target,
+                kind,
+            });
             // Look at the file once: it may be ready already.
             st.triggered = true;
         });
@@ -247,6 +259,7 @@ impl Filter for FdFilter {
             let mut rd = kn.kq().ready_lock().lock();
             kn.state.access_mut(&mut rd).fd.take()
         };
+        kn.file.store(core::ptr::null_mut(), Ordering::Relaxed);
         if let Some(fd) = fd {
             if let Some(target) = fd.target {
                 Kqueue::unnest(kn.kq(), target);
@@ -271,7 +284,7 @@ impl Filter for FdFilter {
     }
 
     fn check(&self, kn: &Knote, ev: &mut KEvent) -> Check {
-        let (watch, target, snapshot) = {
+        let (watch, target, kind, snapshot) = {
             let mut rd = kn.kq().ready_lock().lock();
             let st = kn.state.access_mut(&mut rd);
             // A wake-up from now on is a new one.
@@ -279,7 +292,12 @@ impl Filter for FdFilter {
             let Some(fd) = st.fd.as_ref() else {
                 return Check::Skip;
             };
-            (fd.watch, fd.target, (st.sfflags, st.sdata, st.forced))
+            (
+                fd.watch,
+                fd.target,
+                fd.kind,
+                (st.sfflags, st.sdata, st.forced),
+            )
         };
         // SAFETY: The watch is live while the knote is attached, and detaching needs the
         // kqueue mutex, which our caller holds.
@@ -292,6 +310,18 @@ impl Filter for FdFilter {
         }
         // SAFETY: As above; polling and measuring a live file in process context.
         let mask = unsafe { glue::kq_pollwatch_poll(watch.as_ptr()) };
+        // Measuring a file can take its locks (a pipe's mutex, a socket's lock): skip it when
+        // the poll mask already says the condition does not hold. Pipes and sockets report
+        // readable data, end of file and errors in the mask; regular files are measured.
+        let quiet = match (self.0, kind) {
+            (Which::Read, glue::KQ_FD_REGULAR) => false,
+            (Which::Read, _) => mask & POLL_READ == 0,
+            (Which::Write, glue::KQ_FD_PIPE) => mask & POLL_WRITE == 0,
+            _ => false,
+        };
+        if quiet && !snapshot.2 {
+            return Check::Skip;
+        }
         let mut fs = FdState::default();
         // SAFETY: As above.
         unsafe { glue::kq_fd_state(file, &mut fs) };
@@ -315,14 +345,8 @@ impl Filter for FdFilter {
     }
 
     fn is_stale(&self, kn: &Knote) -> bool {
-        let watch = {
-            let mut rd = kn.kq().ready_lock().lock();
-            kn.state.access_mut(&mut rd).fd.as_ref().map(|f| f.watch)
-        };
-        let Some(watch) = watch else { return false };
-        // SAFETY: As in `check`: the caller holds the kqueue mutex.
-        let file = unsafe { glue::kq_pollwatch_file(watch.as_ptr()) };
-        fd_of(kn.ident).map_or(true, |fd| !glue::fd_is(fd, file))
+        let file = kn.file.load(Ordering::Relaxed);
+        !file.is_null() && fd_of(kn.ident).map_or(true, |fd| !glue::fd_is(fd, file))
     }
 
     fn is_fd(&self) -> bool {

@@ -43,29 +43,33 @@ extern "C" {
     pub(crate) fn kq_pollwatch_file(w: *mut PollWatch) -> *mut bindings::file;
     pub(crate) fn kq_pollwatch_destroy(w: *mut PollWatch);
     pub(crate) fn kq_fd_state(file: *mut bindings::file, st: *mut FdState);
+    pub(crate) fn kq_fd_kind(file: *mut bindings::file) -> u32;
     pub(crate) fn kq_fget(fd: u32) -> *mut bindings::file;
     pub(crate) fn kq_fput(file: *mut bindings::file);
+    fn kq_fd_peek(fd: u32) -> *const bindings::file;
+    fn kq_current_tgid() -> *const bindings::pid;
     pub(crate) fn kq_wake_one(wq: *mut bindings::wait_queue_head, key: u32, subclass: i32);
 }
 
 /// The file descriptor `fd` of the current task refers to now, or NULL. The pointer is only
 /// good for comparisons: no reference is kept.
-fn file_at(fd: u32) -> *mut bindings::file {
-    // SAFETY: `kq_fget` takes a reference (or returns NULL), which we drop at once.
-    let cur = unsafe { kq_fget(fd) };
-    if !cur.is_null() {
-        // SAFETY: `cur` is the reference taken above.
-        unsafe { kq_fput(cur) };
-    }
-    cur
+fn file_at(fd: u32) -> *const bindings::file {
+    // SAFETY: Looks the descriptor up under RCU and takes no reference; any `fd` is valid.
+    unsafe { kq_fd_peek(fd) }
 }
 
 /// Whether descriptor `fd` of the current task refers to `file` now.
-pub(crate) fn fd_is(fd: u32, file: *mut bindings::file) -> bool {
+pub(crate) fn fd_is(fd: u32, file: *const bindings::file) -> bool {
     core::ptr::eq(file_at(fd), file)
 }
 
 /// Whether descriptor `fd` of the current task is open.
 pub(crate) fn fd_is_open(fd: u32) -> bool {
     !file_at(fd).is_null()
+}
+
+/// The thread-group `struct pid` of the current task, for comparisons only.
+pub(crate) fn current_tgid() -> *const bindings::pid {
+    // SAFETY: No preconditions: reads `current`'s own pid link.
+    unsafe { kq_current_tgid() }
 }

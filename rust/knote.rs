@@ -9,6 +9,7 @@
 //! guarantees that no callback runs any more before the table drops its reference.
 
 use core::ptr::NonNull;
+use core::sync::atomic::AtomicPtr;
 
 use kernel::{
     bindings,
@@ -81,6 +82,10 @@ pub(crate) struct Knote {
     tracker: AtomicTracker,
     /// Mutable state, protected by the kqueue's ready lock.
     pub(crate) state: LockedBy<KnoteState, ReadyState>,
+    /// Descriptor filters: the file the knote watches, while attached (NULL otherwise). Only
+    /// compared with what the descriptor refers to, never dereferenced through this field.
+    /// Written by `attach` and `detach`, read by `is_stale`: all with the kqueue mutex held.
+    pub(crate) file: AtomicPtr<bindings::file>,
     /// `EVFILT_TIMER` only: the hrtimer, set up by the timer filter's `attach`.
     #[pin]
     pub(crate) timer: Opaque<bindings::hrtimer>,
@@ -125,6 +130,7 @@ impl Knote {
                 links <- ListLinks::new(),
                 tracker <- AtomicTracker::new(),
                 state,
+                file: AtomicPtr::new(core::ptr::null_mut()),
                 timer: Opaque::uninit(),
             }),
             GFP_KERNEL,

@@ -20,12 +20,14 @@
  */
 
 #include <asm/ioctls.h>
+#include <linux/fdtable.h>
 #include <linux/file.h>
 #include <linux/fs.h>
 #include <linux/net.h>
 #include <linux/pipe_fs_i.h>
 #include <linux/poll.h>
 #include <linux/rcupdate.h>
+#include <linux/sched/signal.h>
 #include <linux/slab.h>
 #include <linux/sockios.h>
 #include <linux/wait.h>
@@ -55,6 +57,8 @@ struct kq_pollwatch {
 	int nested;			/* lockdep subclass for the wake-up */
 	int error;
 	struct list_head entries;
+	/* Most files have one wait queue: the first entry needs no allocation. */
+	struct kq_pollentry first;
 };
 
 static int kq_poll_wake(wait_queue_entry_t *wait, unsigned int mode, int sync,
@@ -80,10 +84,14 @@ static void kq_queue_proc(struct file *file, wait_queue_head_t *whead,
 	struct kq_pollentry *pe;
 
 	/* Process context, as in epoll's ep_ptable_queue_proc(). */
-	pe = kmalloc_obj(*pe, GFP_KERNEL);
-	if (!pe) {
-		w->error = -ENOMEM;
-		return;
+	if (list_empty(&w->entries)) {
+		pe = &w->first;
+	} else {
+		pe = kmalloc_obj(*pe, GFP_KERNEL);
+		if (!pe) {
+			w->error = -ENOMEM;
+			return;
+		}
 	}
 	init_waitqueue_func_entry(&pe->wait, kq_poll_wake);
 	pe->whead = whead;
@@ -141,7 +149,8 @@ void kq_pollwatch_destroy(struct kq_pollwatch *w)
 		if (whead)
 			remove_wait_queue(whead, &pe->wait);
 		rcu_read_unlock();
-		kfree(pe);
+		if (pe != &w->first)
+			kfree(pe);
 	}
 	fput(w->file);
 	kfree(w);
@@ -236,9 +245,45 @@ void kq_fd_state(struct file *file, struct kq_fd_state *st)
 	st->kind = KQ_FD_OTHER;
 }
 
+__u32 kq_fd_kind(struct file *file)
+{
+	struct socket *sock;
+
+	if (kq_pipe_of(file))
+		return KQ_FD_PIPE;
+	sock = sock_from_file(file);
+	if (sock)
+		return sock->sk && READ_ONCE(sock->sk->sk_state) == TCP_LISTEN ?
+			KQ_FD_LISTEN : KQ_FD_SOCKET;
+	if (S_ISREG(file_inode(file)->i_mode))
+		return KQ_FD_REGULAR;
+	return KQ_FD_OTHER;
+}
+
 struct file *kq_fget(unsigned int fd)
 {
 	return fget(fd);
+}
+
+/*
+ * What descriptor @fd of the current task refers to, for comparisons only:
+ * no reference is taken, so the result must not be dereferenced. The RCU
+ * read lock keeps the descriptor table alive while we look.
+ */
+const struct file *kq_fd_peek(unsigned int fd)
+{
+	const struct file *file;
+
+	rcu_read_lock();
+	file = files_lookup_fd_raw(current->files, fd);
+	rcu_read_unlock();
+	return file;
+}
+
+/* The thread-group pid of the current task; stable while it runs. */
+const struct pid *kq_current_tgid(void)
+{
+	return task_tgid(current);
 }
 
 void kq_fput(struct file *file)

@@ -9,6 +9,7 @@
 #include <linux/types.h>
 
 struct file;
+struct pid;
 struct sock;
 struct wait_queue_head;
 struct kq_pollwatch;
@@ -41,7 +42,10 @@ __u32 kq_pollwatch_poll(struct kq_pollwatch *w);
 struct file *kq_pollwatch_file(struct kq_pollwatch *w);
 void kq_pollwatch_destroy(struct kq_pollwatch *w);
 void kq_fd_state(struct file *file, struct kq_fd_state *st);
+__u32 kq_fd_kind(struct file *file);
 struct file *kq_fget(unsigned int fd);
+const struct file *kq_fd_peek(unsigned int fd);
+const struct pid *kq_current_tgid(void);
 void kq_fput(struct file *file);
 void kq_wake_one(struct wait_queue_head *wq, __u32 key, int subclass);
 

@@ -10,8 +10,8 @@
 //!    holds it while it applies changes and while it collects and copies out events, so changes
 //!    and scans of one kqueue are serialised. Waiting for events happens without it. User
 //!    memory is read and written under it (as `ep->mtx` in epoll).
-//! 2. `ready` (spinlock, interrupts disabled): the ready list, the `KnoteState` of every knote
-//!    and the `closed` flag. Filter callbacks take it in any context, hard interrupts included
+//! 2. `ready` (spinlock, interrupts disabled): the ready list and the `KnoteState` of every
+//!    knote. Filter callbacks take it in any context, hard interrupts included
 //!    (hrtimer expiry). It is held only for short sections that neither sleep nor allocate, and
 //!    never across `hrtimer_cancel()`, which waits for a callback that may need it.
 //!
@@ -27,6 +27,7 @@
 
 use core::mem::size_of;
 use core::ptr::{self, NonNull};
+use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use kernel::{
     bindings,
@@ -34,7 +35,7 @@ use kernel::{
     new_mutex, new_spinlock_irq,
     prelude::*,
     rbtree::{RBTree, RBTreeNodeReservation},
-    sync::{Arc, ArcBorrow, Mutex, SpinLockIrq},
+    sync::{Arc, ArcBorrow, Mutex, MutexGuard, SpinLockIrq},
     task::Task,
     transmute::AsBytes,
     types::Opaque,
@@ -81,8 +82,51 @@ pub(crate) struct KqState {
 pub(crate) struct ReadyState {
     /// Knotes whose condition became true, in the order they became so.
     list: List<Knote, 0>,
-    /// The last descriptor of the kqueue was closed in the owning process.
-    closed: bool,
+    /// Number of knotes in `list`, mirrored in `Kqueue::queued`.
+    len: usize,
+}
+
+impl ReadyState {
+    /// Appends `kn` to the ready list.
+    fn push(&mut self, queued: &AtomicUsize, kn: ListArc<Knote>) {
+        self.list.push_back(kn);
+        self.set_len(queued, self.len + 1);
+    }
+
+    /// Takes the first knote off the ready list.
+    fn pop(&mut self, queued: &AtomicUsize) -> Option<ListArc<Knote>> {
+        let kn = self.list.pop_front()?;
+        self.set_len(queued, self.len - 1);
+        Some(kn)
+    }
+
+    /// Appends the `n` knotes of `other` (at the tail, or at the head if `front`).
+    fn append(&mut self, queued: &AtomicUsize, other: &mut List<Knote, 0>, n: usize, front: bool) {
+        if front {
+            other.push_all_back(&mut self.list);
+            core::mem::swap(&mut self.list, other);
+        } else {
+            self.list.push_all_back(other);
+        }
+        self.set_len(queued, self.len + n);
+    }
+
+    /// Takes `kn` off the ready list if it is queued.
+    ///
+    /// # Safety
+    ///
+    /// `kn` is in this list or in no list with id 0 (see `List::remove`).
+    unsafe fn remove(&mut self, queued: &AtomicUsize, kn: &Knote) -> Option<ListArc<Knote>> {
+        // SAFETY: Per the caller's guarantee.
+        let item = unsafe { self.list.remove(kn) }?;
+        self.set_len(queued, self.len - 1);
+        Some(item)
+    }
+
+    fn set_len(&mut self, queued: &AtomicUsize, len: usize) {
+        self.len = len;
+        queued.store(len, Ordering::Relaxed);
+    }
 }
 
 /// A reference to the thread-group `struct pid` of the process that opened the kqueue.
@@ -100,10 +144,10 @@ impl OwnerPid {
 
     /// Whether the current task belongs to the thread group this refers to.
     fn is_current(&self) -> bool {
-        let cur = Self::current();
-        // Comparing `struct pid` pointers, not numbers: both references are held, so neither
-        // can be freed and reused while we compare.
-        !self.0.is_null() && cur.0 == self.0
+        // Comparing `struct pid` pointers, not numbers: we hold a reference to ours, so it
+        // cannot be freed and reused for the current task's while we compare, and the current
+        // task's thread-group pid is stable while it runs.
+        !self.0.is_null() && ptr::eq(glue::current_tgid(), self.0)
     }
 }
 
@@ -133,6 +177,12 @@ pub(crate) struct Kqueue {
     wq: Opaque<bindings::wait_queue_head>,
     /// The process that opened the kqueue; only it may use it.
     owner: OwnerPid,
+    /// The last descriptor of the kqueue was closed in the owning process. Set once, before
+    /// the wake-up that tells blocked threads; read locklessly.
+    closed: AtomicBool,
+    /// Length of the ready list: written under the ready lock, read locklessly to skip the
+    /// lock when nothing is queued. A knote is counted before the wake-up that announces it.
+    queued: AtomicUsize,
 }
 
 #[pinned_drop]
@@ -152,7 +202,7 @@ impl Kqueue {
                     "kqueue::state"
                 ),
                 ready <- new_spinlock_irq!(
-                    ReadyState { list: List::new(), closed: false },
+                    ReadyState { list: List::new(), len: 0 },
                     "kqueue::ready"
                 ),
                 // SAFETY: `slot` is valid for writing a wait queue head; the name and the lock
@@ -165,6 +215,8 @@ impl Kqueue {
                     )
                 }),
                 owner: OwnerPid::current(),
+                closed: AtomicBool::new(false),
+                queued: AtomicUsize::new(0),
             }),
             GFP_KERNEL,
         )
@@ -200,8 +252,7 @@ impl Kqueue {
 
     /// Number of queued knotes (`data` of `EVFILT_READ` on a kqueue).
     pub(crate) fn pending(&self) -> i64 {
-        let rd = self.ready.lock();
-        i64::try_from(rd.list.iter().count()).unwrap_or(i64::MAX)
+        i64::try_from(self.queued.load(Ordering::Relaxed)).unwrap_or(i64::MAX)
     }
 
     /// Records that `watcher` watches the kqueue `target`, or `EINVAL` if that would watch
@@ -258,7 +309,7 @@ impl Kqueue {
                 .flatten()
             {
                 Some(item) => {
-                    rd.list.push_back(item);
+                    rd.push(&self.queued, item);
                     true
                 }
                 // Not reportable, or already queued (or being reported by a scan, which
@@ -289,7 +340,7 @@ impl Kqueue {
         } else {
             None
         };
-        if !self.owner.is_current() || self.ready.lock().closed {
+        if !self.owner.is_current() || self.closed.load(Ordering::Acquire) {
             return Err(EBADF);
         }
         // Both counts are at most 2^20 (checked above), so the byte lengths fit easily.
@@ -306,41 +357,44 @@ impl Kqueue {
         )
         .writer();
 
-        let nerrors = {
-            let mut st = self.state.lock();
-            let mut room = nevents;
-            let mut nerrors = 0isize;
-            for _ in 0..nchanges {
-                let mut kev: KEvent = changes.read()?;
-                if kev.filter == 0 {
+        // One mutex section applies the changes, sweeps and takes the first look at the ready
+        // list; the mutex is dropped only to sleep.
+        let mut st = self.state.lock();
+        let mut room = nevents;
+        let mut nerrors = 0isize;
+        for _ in 0..nchanges {
+            let mut kev: KEvent = changes.read()?;
+            if kev.filter == 0 {
+                continue;
+            }
+            kev.flags &= !EV_SYSFLAGS;
+            let res = self.register(&mut st, &kev);
+            if res.is_err() || kev.flags & EV_RECEIPT != 0 {
+                if room == 0 {
+                    // No room to report it: the first failure fails the whole call.
+                    res?;
                     continue;
                 }
-                kev.flags &= !EV_SYSFLAGS;
-                let res = self.register(&mut st, &kev);
-                if res.is_err() || kev.flags & EV_RECEIPT != 0 {
-                    if room == 0 {
-                        // No room to report it: the first failure fails the whole call.
-                        res?;
-                        continue;
-                    }
-                    kev.flags = EV_ERROR;
-                    kev.data = match res {
-                        Ok(()) => 0,
-                        Err(e) => -i64::from(e.to_errno()),
-                    };
-                    out.write(&kev)?;
-                    room -= 1;
-                    nerrors += 1;
-                }
+                kev.flags = EV_ERROR;
+                kev.data = match res {
+                    Ok(()) => 0,
+                    Err(e) => -i64::from(e.to_errno()),
+                };
+                out.write(&kev)?;
+                room -= 1;
+                nerrors += 1;
             }
-            nerrors
-        };
+        }
         if nerrors > 0 {
             return Ok(nerrors);
         }
-        self.sweep();
+        self.sweep(&mut st);
         if nevents == 0 {
             return Ok(0);
+        }
+        let n = self.collect_unlock(st, &mut out, nevents)?;
+        if n > 0 || timeout == Some(0) {
+            return Ok(n as isize);
         }
 
         // Deadline on CLOCK_MONOTONIC, for `schedule_hrtimeout_range`.
@@ -350,13 +404,11 @@ impl Kqueue {
             _ => None,
         };
         loop {
-            let n = self.collect(&mut out, nevents)?;
-            if n > 0 || timeout == Some(0) {
+            let woken = self.wait(deadline)?;
+            // After a time-out: one last look, then report what there is (maybe nothing).
+            let n = self.collect_unlock(self.state.lock(), &mut out, nevents)?;
+            if n > 0 || !woken {
                 return Ok(n as isize);
-            }
-            if !self.wait(deadline)? {
-                // Timed out: one last look, then report what there is (maybe nothing).
-                return Ok(self.collect(&mut out, nevents)? as isize);
             }
         }
     }
@@ -431,8 +483,10 @@ impl Kqueue {
     /// per call, from where the previous call stopped. A closed descriptor's file reference is
     /// therefore dropped within `ceil(knotes / SWEEP_BATCH)` calls, or at once when the knote
     /// is woken or changed, while the cost of a call stays independent of the number of knotes.
-    fn sweep(&self) {
-        let mut st = self.state.lock();
+    fn sweep(&self, st: &mut KqState) {
+        if st.knotes.is_empty() {
+            return;
+        }
         let mut stale = KVec::new();
         let mut cursor = match st.sweep_from {
             Some(key) => st.knotes.cursor_lower_bound_mut(&key),
@@ -449,7 +503,7 @@ impl Kqueue {
         }
         st.sweep_from = cursor.map(|c| *c.current().0);
         for kn in &stale {
-            self.drop_knote(&mut st, kn);
+            self.drop_knote(st, kn);
         }
     }
 
@@ -462,29 +516,38 @@ impl Kqueue {
             let mut rd = self.ready.lock();
             // SAFETY: List id 0 of a knote is only ever used for its kqueue's ready list and
             // for the local lists of a scan; the caller guarantees it is in no local list.
-            unsafe { rd.list.remove(kn) }
+            unsafe { rd.remove(&self.queued, kn) }
         };
         drop(queued);
         drop(owned);
     }
 
-    /// Collects up to `max` events into `out`. Returns how many were written.
-    fn collect(&self, out: &mut UserSliceWriter, max: usize) -> Result<usize> {
-        let mut st = self.state.lock();
+    /// Collects up to `max` events into `out` and releases the kqueue mutex `st`. Returns how
+    /// many events were written.
+    fn collect_unlock(
+        &self,
+        mut st: MutexGuard<'_, KqState>,
+        out: &mut UserSliceWriter,
+        max: usize,
+    ) -> Result<usize> {
         let mut total = 0usize;
         let mut again = List::<Knote, 0>::new();
+        let mut nagain = 0usize;
         let mut result = Ok(());
         while total < max {
+            if self.queued.load(Ordering::Relaxed) == 0 {
+                // Nothing queued (a racing activation wakes its own waiter).
+                break;
+            }
             let want = SCAN_BATCH.min(max - total);
-            let mut evs = [KEvent::default(); SCAN_BATCH];
-            let mut batch = List::<Knote, 0>::new();
-            let mut n = 0;
             let mut candidates = List::<Knote, 0>::new();
             let mut empty = true;
             {
                 let mut rd = self.ready.lock();
                 for _ in 0..want {
-                    let Some(kn) = rd.list.pop_front() else { break };
+                    let Some(kn) = rd.pop(&self.queued) else {
+                        break;
+                    };
                     empty = false;
                     if kn.state.access_mut(&mut rd).disabled {
                         // Dropped under the lock: an activation either saw it queued (it is
@@ -498,6 +561,9 @@ impl Kqueue {
             if empty {
                 break;
             }
+            let mut evs = [KEvent::default(); SCAN_BATCH];
+            let mut batch = List::<Knote, 0>::new();
+            let mut n = 0;
             // Ask each filter, in process context (descriptor filters poll the file).
             while let Some(kn) = candidates.pop_front() {
                 let mut ev = KEvent {
@@ -523,6 +589,7 @@ impl Kqueue {
                         let s = kn.state.access_mut(&mut rd);
                         if !s.disabled && kn.ops.active(s) {
                             again.push_back(kn);
+                            nagain += 1;
                         } else {
                             drop(kn);
                         }
@@ -538,9 +605,7 @@ impl Kqueue {
             }
             if let Err(e) = out.write_slice(evs[..n].as_bytes()) {
                 // Nothing of this batch was consumed: put it back at the head, in order.
-                let mut rd = self.ready.lock();
-                batch.push_all_back(&mut rd.list);
-                core::mem::swap(&mut rd.list, &mut batch);
+                self.ready.lock().append(&self.queued, &mut batch, n, true);
                 result = Err(e);
                 break;
             }
@@ -561,16 +626,18 @@ impl Kqueue {
                 }
                 if !s.disabled && kn.ops.requeue_after_report(s) {
                     again.push_back(kn);
+                    nagain += 1;
                 } else {
                     // Under the lock, for the same reason as above.
                     drop(kn);
                 }
             }
         }
-        let more = {
+        // Nothing reported and nothing to requeue (the common idle case): no baton to pass.
+        let more = (total > 0 || !again.is_empty()) && {
             let mut rd = self.ready.lock();
-            rd.list.push_all_back(&mut again);
-            !rd.list.is_empty()
+            rd.append(&self.queued, &mut again, nagain, false);
+            rd.len > 0
         };
         drop(st);
         if more && total > 0 {
@@ -599,14 +666,13 @@ impl Kqueue {
                     bindings::TASK_INTERRUPTIBLE as i32,
                 )
             };
-            {
-                let rd = self.ready.lock();
-                if rd.closed {
-                    break Err(EBADF);
-                }
-                if !rd.list.is_empty() {
-                    break Ok(true);
-                }
+            // `prepare_to_wait_exclusive` set the task state with a full barrier, so a flag
+            // set or a knote queued before the matching wake-up is seen here.
+            if self.closed.load(Ordering::Acquire) {
+                break Err(EBADF);
+            }
+            if self.queued.load(Ordering::Relaxed) > 0 {
+                break Ok(true);
             }
             // SAFETY: `task` is the current task.
             if unsafe { bindings::signal_pending(task) } != 0 {
@@ -641,7 +707,7 @@ impl Kqueue {
     pub(crate) fn poll(&self, file: *mut bindings::file, pt: *mut bindings::poll_table) -> u32 {
         // SAFETY: `file` and `pt` come from the VFS; `wq` lives as long as the file.
         unsafe { bindings::poll_wait(file, self.wq.get(), pt) };
-        if self.ready.lock().list.is_empty() {
+        if self.queued.load(Ordering::Relaxed) == 0 {
             0
         } else {
             bindings::POLLIN | bindings::POLLRDNORM
@@ -660,7 +726,7 @@ impl Kqueue {
             bindings::iterate_fd(files.cast(), 0, Some(match_file), file as *const c_void)
         } != 0;
         if !still_open {
-            self.ready.lock().closed = true;
+            self.closed.store(true, Ordering::Release);
             self.wake_all();
         }
     }
@@ -675,7 +741,7 @@ impl Kqueue {
         {
             let mut rd = self.ready.lock();
             // Not the last references: `knotes` still holds one of each.
-            while rd.list.pop_front().is_some() {}
+            while rd.pop(&self.queued).is_some() {}
         }
         drop(st);
         drop(knotes);
