@@ -65,6 +65,13 @@ pub(crate) trait Filter: Sync {
         Check::Report
     }
 
+    /// Whether the engine may decide at collection with `active` and `report` under the ready
+    /// lock, together with taking the knote off the ready list, instead of calling `check`.
+    /// Filters that override `check` return `false` (the default).
+    fn check_under_ready_lock(&self) -> bool {
+        false
+    }
+
     /// After a report (and `consume`): whether the knote goes back on the ready list.
     fn requeue_after_report(&self, st: &KnoteState) -> bool {
         self.active(st)

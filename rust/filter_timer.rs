@@ -248,6 +248,10 @@ impl Filter for TimerFilter {
         }
     }
 
+    fn check_under_ready_lock(&self) -> bool {
+        true
+    }
+
     fn active(&self, st: &KnoteState) -> bool {
         st.data > 0
     }

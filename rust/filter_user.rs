@@ -54,6 +54,10 @@ impl Filter for UserFilter {
 
     fn detach(&self, _kn: &Knote) {}
 
+    fn check_under_ready_lock(&self) -> bool {
+        true
+    }
+
     fn active(&self, st: &KnoteState) -> bool {
         st.triggered
     }

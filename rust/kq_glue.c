@@ -295,6 +295,15 @@ void kq_wake_one(struct wait_queue_head *wq, __u32 key, int subclass)
 {
 	unsigned long flags;
 
+	/*
+	 * Most activations happen while nobody waits. The full barrier in
+	 * wq_has_sleeper() orders the caller's update of the ready list before
+	 * the look at the queue; it pairs with the barrier in
+	 * prepare_to_wait_exclusive() (and poll_wait()'s queue lock) on the
+	 * waiter's side, which looks at the ready list after queueing itself.
+	 */
+	if (!wq_has_sleeper(wq))
+		return;
 	spin_lock_irqsave_nested(&wq->lock, flags, subclass);
 	__wake_up_locked_key(wq, TASK_NORMAL, poll_to_key((__poll_t)key));
 	spin_unlock_irqrestore(&wq->lock, flags);

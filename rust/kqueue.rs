@@ -35,7 +35,7 @@ use kernel::{
     new_mutex, new_spinlock_irq,
     prelude::*,
     rbtree::{RBTree, RBTreeNodeReservation},
-    sync::{Arc, ArcBorrow, Mutex, MutexGuard, SpinLockIrq},
+    sync::{barrier, Arc, ArcBorrow, Mutex, MutexGuard, SpinLockIrq},
     task::Task,
     transmute::AsBytes,
     types::Opaque,
@@ -542,6 +542,9 @@ impl Kqueue {
             let want = SCAN_BATCH.min(max - total);
             let mut candidates = List::<Knote, 0>::new();
             let mut empty = true;
+            let mut evs = [KEvent::default(); SCAN_BATCH];
+            let mut batch = List::<Knote, 0>::new();
+            let mut n = 0;
             {
                 let mut rd = self.ready.lock();
                 for _ in 0..want {
@@ -549,22 +552,40 @@ impl Kqueue {
                         break;
                     };
                     empty = false;
-                    if kn.state.access_mut(&mut rd).disabled {
+                    let st = kn.state.access_mut(&mut rd);
+                    if st.disabled {
                         // Dropped under the lock: an activation either saw it queued (it is
                         // disabled, so nothing is lost) or queues it afresh after us.
                         drop(kn);
                         continue;
                     }
-                    candidates.push_back(kn);
+                    if !kn.ops.check_under_ready_lock() {
+                        candidates.push_back(kn);
+                        continue;
+                    }
+                    // Decided here, under the lock, so no activation can race with it.
+                    if !(st.forced || kn.ops.active(st)) {
+                        drop(kn);
+                        continue;
+                    }
+                    let mut ev = KEvent {
+                        ident: kn.ident,
+                        filter: kn.filter,
+                        ..Default::default()
+                    };
+                    kn.ops.report(st, &mut ev);
+                    ev.flags |= st.flags;
+                    ev.udata = st.udata;
+                    ev.ext = st.ext;
+                    evs[n] = ev;
+                    n += 1;
+                    batch.push_back(kn);
                 }
             }
             if empty {
                 break;
             }
-            let mut evs = [KEvent::default(); SCAN_BATCH];
-            let mut batch = List::<Knote, 0>::new();
-            let mut n = 0;
-            // Ask each filter, in process context (descriptor filters poll the file).
+            // Ask the other filters, in process context (descriptor filters poll the file).
             while let Some(kn) = candidates.pop_front() {
                 let mut ev = KEvent {
                     ident: kn.ident,
@@ -610,27 +631,33 @@ impl Kqueue {
                 break;
             }
             total += n;
-            for ev in &evs[..n] {
-                let Some(kn) = batch.pop_front() else { break };
-                if ev.flags & EV_ONESHOT != 0 {
-                    let kn = kn.into_arc();
-                    self.drop_knote(&mut st, &kn);
-                    continue;
-                }
+            let mut dead = List::<Knote, 0>::new();
+            {
                 let mut rd = self.ready.lock();
-                let s = kn.state.access_mut(&mut rd);
-                s.forced = false;
-                kn.ops.consume(s, ev);
-                if ev.flags & EV_DISPATCH != 0 {
-                    s.disabled = true;
+                for ev in &evs[..n] {
+                    let Some(kn) = batch.pop_front() else { break };
+                    if ev.flags & EV_ONESHOT != 0 {
+                        dead.push_back(kn);
+                        continue;
+                    }
+                    let s = kn.state.access_mut(&mut rd);
+                    s.forced = false;
+                    kn.ops.consume(s, ev);
+                    if ev.flags & EV_DISPATCH != 0 {
+                        s.disabled = true;
+                    }
+                    if !s.disabled && kn.ops.requeue_after_report(s) {
+                        again.push_back(kn);
+                        nagain += 1;
+                    } else {
+                        // Under the lock, for the same reason as above.
+                        drop(kn);
+                    }
                 }
-                if !s.disabled && kn.ops.requeue_after_report(s) {
-                    again.push_back(kn);
-                    nagain += 1;
-                } else {
-                    // Under the lock, for the same reason as above.
-                    drop(kn);
-                }
+            }
+            while let Some(kn) = dead.pop_front() {
+                let kn = kn.into_arc();
+                self.drop_knote(&mut st, &kn);
             }
         }
         // Nothing reported and nothing to requeue (the common idle case): no baton to pass.
@@ -707,6 +734,10 @@ impl Kqueue {
     pub(crate) fn poll(&self, file: *mut bindings::file, pt: *mut bindings::poll_table) -> u32 {
         // SAFETY: `file` and `pt` come from the VFS; `wq` lives as long as the file.
         unsafe { bindings::poll_wait(file, self.wq.get(), pt) };
+        // Pairs with the barrier in `kq_wake_one` (`wq_has_sleeper`): our queue entry is
+        // visible before we look at the ready list, so an activation either sees us or we
+        // see its knote.
+        barrier::smp_mb(barrier::Full);
         if self.queued.load(Ordering::Relaxed) == 0 {
             0
         } else {
