@@ -44,15 +44,16 @@ extern "C" {
     pub(crate) fn kq_pollwatch_destroy(w: *mut PollWatch);
     pub(crate) fn kq_fd_state(file: *mut bindings::file, st: *mut FdState);
     pub(crate) fn kq_fget(fd: u32) -> *mut bindings::file;
+    pub(crate) fn kq_fget_raw(fd: u32) -> *mut bindings::file;
     pub(crate) fn kq_fput(file: *mut bindings::file);
     pub(crate) fn kq_wake_one(wq: *mut bindings::wait_queue_head, key: u32, subclass: i32);
 }
 
-/// The file descriptor `fd` of the current task refers to now, or NULL. The pointer is only
-/// good for comparisons: no reference is kept.
+/// The file descriptor `fd` of the current task refers to now (`O_PATH` files included), or
+/// NULL. The pointer is only good for comparisons: no reference is kept.
 fn file_at(fd: u32) -> *mut bindings::file {
-    // SAFETY: `kq_fget` takes a reference (or returns NULL), which we drop at once.
-    let cur = unsafe { kq_fget(fd) };
+    // SAFETY: `kq_fget_raw` takes a reference (or returns NULL), which we drop at once.
+    let cur = unsafe { kq_fget_raw(fd) };
     if !cur.is_null() {
         // SAFETY: `cur` is the reference taken above.
         unsafe { kq_fput(cur) };

@@ -241,6 +241,12 @@ struct file *kq_fget(unsigned int fd)
 	return fget(fd);
 }
 
+/* Also returns O_PATH files (EVFILT_VNODE watches them). */
+struct file *kq_fget_raw(unsigned int fd)
+{
+	return fget_raw(fd);
+}
+
 void kq_fput(struct file *file)
 {
 	fput(file);

@@ -42,6 +42,7 @@ struct file *kq_pollwatch_file(struct kq_pollwatch *w);
 void kq_pollwatch_destroy(struct kq_pollwatch *w);
 void kq_fd_state(struct file *file, struct kq_fd_state *st);
 struct file *kq_fget(unsigned int fd);
+struct file *kq_fget_raw(unsigned int fd);
 void kq_fput(struct file *file);
 void kq_wake_one(struct wait_queue_head *wq, __u32 key, int subclass);
 
