@@ -18,6 +18,11 @@
 //! The wait queue `wq` has its own lock; wake-ups happen after `ready` has been released, so
 //! the kqueue's locks never nest inside a wait-queue lock of its own.
 //!
+//! Filters' event sources take `ready` inside their own locks, never the other way round: a
+//! watched file's wait-queue lock (`filter_fd.rs`), an fsnotify mark's spinlock
+//! (`kq_vnode.c`, whose own mutex `kq_vnode_mutex` nests inside `state`, taken by attach and
+//! detach).
+//!
 //! # Ready list
 //!
 //! A knote whose condition became true is appended to the ready list once (its `ListArc` is the
