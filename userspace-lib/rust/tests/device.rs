@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use kqueue_linux::{
     kevent, kqueue, kqueuex, raw, Event, EventFilter, EventFlags, UserDefinedFlags, UserFlags,
+    VnodeEvents,
 };
 
 /// Flip to true once the module implements EVFILT_READ.
@@ -488,4 +489,60 @@ fn kqueuex_cloexec() {
     assert!(!rustix::io::fcntl_getfd(&kq3)
         .unwrap()
         .contains(rustix::io::FdFlags::CLOEXEC));
+}
+
+#[test]
+fn vnode_filter() {
+    let kq = kq_or_skip!("vnode_filter");
+    let path = std::env::temp_dir().join(format!("kq-vnode-{}", std::process::id()));
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(true)
+        .read(true)
+        .write(true)
+        .open(&path)
+        .unwrap();
+    let fd = f.as_raw_fd();
+    let watched = VnodeEvents::WRITE | VnodeEvents::EXTEND | VnodeEvents::DELETE;
+    let add = Event::new(
+        EventFilter::Vnode {
+            vnode: fd,
+            flags: watched,
+        },
+        EventFlags::ADD | EventFlags::CLEAR,
+        7,
+    );
+    apply(&kq, &[add]).unwrap();
+    assert!(collect(&kq, Duration::ZERO).is_empty());
+
+    std::io::Write::write_all(&mut f, b"hello").unwrap();
+    let evs = collect(&kq, Duration::from_secs(5));
+    assert_eq!(evs.len(), 1, "{evs:?}");
+    assert_eq!(
+        evs[0].filter(),
+        EventFilter::Vnode {
+            vnode: fd,
+            flags: VnodeEvents::WRITE | VnodeEvents::EXTEND
+        }
+    );
+    assert_eq!(evs[0].udata(), 7);
+    assert!(evs[0].flags().contains(EventFlags::CLEAR));
+
+    // The watch follows the file: removing its last name deletes it.
+    std::fs::remove_file(&path).unwrap();
+    let evs = collect(&kq, Duration::from_secs(5));
+    assert_eq!(evs.len(), 1, "{evs:?}");
+    assert_eq!(evs[0].fflags(), raw::NOTE_DELETE);
+
+    // A pipe is not a file.
+    let (r, _w) = std::io::pipe().unwrap();
+    let bad = Event::new(
+        EventFilter::Vnode {
+            vnode: r.as_raw_fd(),
+            flags: watched,
+        },
+        EventFlags::ADD,
+        0,
+    );
+    assert_eq!(errno(apply(&kq, &[bad])), EINVAL);
 }
