@@ -551,14 +551,25 @@ TEST_F(vnode, dir_rename_over)
 {
 	int d;
 
+	int parent, kq2;
+
 	ASSERT_EQ(0, mkdir("a", 0755));
 	ASSERT_EQ(0, mkdir("b", 0755));
 	d = open("b", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	ASSERT_GE(d, 0);
 	ASSERT_EQ(0, vn_add(self->kq, d, EV_CLEAR, NOTE_ALL));
+	parent = open(".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	ASSERT_GE(parent, 0);
+	kq2 = kqueue();
+	ASSERT_GE(kq2, 0);
+	ASSERT_EQ(0, vn_add(kq2, parent, EV_CLEAR, NOTE_ALL));
 	/* Replacing an empty directory removes it. */
 	ASSERT_EQ(0, rename("a", "b"));
 	EXPECT_EQ(NOTE_DELETE, VN(self->kq, d));
+	/* The parent lost a subdirectory: one link less. */
+	EXPECT_EQ(NOTE_WRITE | NOTE_LINK, VN(kq2, parent));
+	close(kq2);
+	close(parent);
 	close(d);
 }
 
