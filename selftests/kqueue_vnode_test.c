@@ -674,6 +674,24 @@ TEST_F(vnode, device_node)
 	close(fd);
 }
 
+/*
+ * /dev/kqueue is a device node too: a kqueue can watch opens and closes of
+ * kqueues, its own close included.
+ */
+TEST_F(vnode, kqueue_device_node)
+{
+	int kq2;
+
+	ASSERT_EQ(0, vn_add(self->kq, self->kq, EV_CLEAR,
+			    NOTE_OPEN | NOTE_CLOSE | NOTE_CLOSE_WRITE));
+	kq2 = kqueue();
+	ASSERT_GE(kq2, 0);
+	EXPECT_EQ(NOTE_OPEN, VN(self->kq, self->kq));
+	close(kq2);
+	EXPECT_EQ(NOTE_CLOSE_WRITE, VN(self->kq, self->kq));
+	/* The teardown closes self->kq while it watches itself. */
+}
+
 /* What can and cannot be watched; registration errors. */
 
 TEST_F(vnode, errors)
