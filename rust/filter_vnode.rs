@@ -228,3 +228,53 @@ impl Filter for VnodeFilter {
         true
     }
 }
+
+#[kernel::macros::kunit_tests(kqueue_vnode)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn clear_resets_fired_notes() {
+        let mut st = KnoteState {
+            flags: EV_CLEAR,
+            ..Default::default()
+        };
+        assert!(!VNODE.active(&st));
+        st.vnode.fired = NOTE_WRITE | NOTE_EXTEND;
+        assert!(VNODE.active(&st));
+        let mut ev = KEvent::default();
+        VNODE.report(&st, &mut ev);
+        assert_eq!(ev.fflags, NOTE_WRITE | NOTE_EXTEND);
+        assert_eq!(ev.flags, 0);
+        VNODE.consume(&mut st, &ev);
+        assert!(!VNODE.active(&st));
+        assert!(!VNODE.requeue_after_report(&st));
+    }
+
+    #[test]
+    fn level_keeps_notes_and_eof_stays() {
+        let mut st = KnoteState::default();
+        st.vnode.fired = NOTE_ATTRIB;
+        let mut ev = KEvent::default();
+        VNODE.report(&st, &mut ev);
+        VNODE.consume(&mut st, &ev);
+        assert!(VNODE.requeue_after_report(&st));
+        assert_eq!(st.vnode.fired, NOTE_ATTRIB);
+
+        // Revoked, with EV_CLEAR: EV_EOF on every report, but no requeue by itself.
+        st.flags = EV_CLEAR;
+        st.vnode.eof = true;
+        VNODE.consume(&mut st, &ev);
+        assert!(VNODE.active(&st));
+        let mut ev = KEvent::default();
+        VNODE.report(&st, &mut ev);
+        assert_eq!(ev.flags, EV_EOF);
+        assert_eq!(ev.fflags, 0);
+        assert!(!VNODE.requeue_after_report(&st));
+    }
+
+    #[test]
+    fn note_mask_is_the_eleven_notes() {
+        assert_eq!(NOTE_VNODE_ALL, 0x7ff);
+    }
+}
