@@ -26,6 +26,7 @@
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <sys/wait.h>
+#include <sys/xattr.h>
 
 #include <sys/event.h>
 
@@ -335,6 +336,11 @@ TEST_F(vnode, file_attrib)
 	ASSERT_EQ(0, futimens(fd, ts));
 	EXPECT_EQ(NOTE_ATTRIB, VN(self->kq, fd));
 	ASSERT_EQ(0, chmod("f", 0644));
+	EXPECT_EQ(NOTE_ATTRIB, VN(self->kq, fd));
+	/* Extended attributes. */
+	ASSERT_EQ(0, fsetxattr(fd, "trusted.kqueue", "v", 1, 0));
+	EXPECT_EQ(NOTE_ATTRIB, VN(self->kq, fd));
+	ASSERT_EQ(0, fremovexattr(fd, "trusted.kqueue"));
 	EXPECT_EQ(NOTE_ATTRIB, VN(self->kq, fd));
 	/* Not asked for: nothing. */
 	ASSERT_EQ(0, vn_add(self->kq, fd, EV_CLEAR, NOTE_WRITE));
@@ -646,6 +652,32 @@ TEST_F(vnode, symlink_opath)
 	/* Further changes on the O_PATH descriptor: the knote stays. */
 	ASSERT_EQ(0, vn_add(self->kq, fd, EV_CLEAR, NOTE_ALL));
 	close(fd);
+}
+
+/* Any O_PATH descriptor watches its file, which it cannot read or write. */
+TEST_F(vnode, opath_regular_file)
+{
+	int fd, rw;
+
+	rw = new_file("f", 10);
+	ASSERT_GE(rw, 0);
+	fd = open("f", O_PATH | O_CLOEXEC);
+	ASSERT_GE(fd, 0);
+	ASSERT_EQ(0, vn_add(self->kq, fd, EV_CLEAR, NOTE_ALL));
+	ASSERT_EQ(10, pwrite(rw, buf, 10, 10));
+	EXPECT_EQ(NOTE_WRITE | NOTE_EXTEND, VN(self->kq, fd));
+	ASSERT_EQ(10, pread(rw, buf, 10, 0));
+	EXPECT_EQ(NOTE_READ, VN(self->kq, fd));
+	/* Opening and closing with O_PATH is not an open of the file. */
+	close(open("f", O_PATH | O_CLOEXEC));
+	EXPECT_EQ(0, VN(self->kq, fd));
+	close(rw);
+	EXPECT_EQ(NOTE_CLOSE_WRITE, VN(self->kq, fd));
+	/* EVFILT_READ is still EBADF on an O_PATH descriptor. */
+	EXPECT_EQ(EBADF, kq_receipt(self->kq, fd, EVFILT_READ, EV_ADD, 0, 0,
+				    NULL));
+	close(fd);
+	EXPECT_EQ(0, VN(self->kq, fd));
 }
 
 TEST_F(vnode, device_node)
