@@ -102,6 +102,7 @@ pub(crate) fn lookup(filter: i16) -> Result<&'static dyn Filter> {
         uapi::EVFILT_READ => Ok(&crate::filter_fd::READ),
         uapi::EVFILT_WRITE => Ok(&crate::filter_fd::WRITE),
         uapi::EVFILT_EMPTY => Ok(&crate::filter_fd::EMPTY),
+        uapi::EVFILT_VNODE => Ok(&crate::filter_vnode::VNODE),
         // FreeBSD's filters not implemented yet, and the FreeBSD-only ones (AIO, FS, LIO,
         // SENDFILE), are invalid here, like unknown ones.
         _ => Err(EINVAL),

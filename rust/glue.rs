@@ -51,8 +51,8 @@ extern "C" {
     pub(crate) fn kq_wake_one(wq: *mut bindings::wait_queue_head, key: u32, subclass: i32);
 }
 
-/// The file descriptor `fd` of the current task refers to now, or NULL. The pointer is only
-/// good for comparisons: no reference is kept.
+/// The file descriptor `fd` of the current task refers to now (`O_PATH` files included), or
+/// NULL. The pointer is only good for comparisons: no reference is kept.
 fn file_at(fd: u32) -> *const bindings::file {
     // SAFETY: Looks the descriptor up under RCU and takes no reference; any `fd` is valid.
     unsafe { kq_fd_peek(fd) }

@@ -56,6 +56,8 @@ pub(crate) struct KnoteState {
     pub(crate) timer: crate::filter_timer::TimerState,
     /// Descriptor filters: the hook on the file, while attached.
     pub(crate) fd: Option<crate::filter_fd::FdWatch>,
+    /// `EVFILT_VNODE`: the watch and the notes fired since the last report.
+    pub(crate) vnode: crate::filter_vnode::VnodeState,
 }
 
 /// One registered event source.

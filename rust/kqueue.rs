@@ -18,6 +18,11 @@
 //! The wait queue `wq` has its own lock; wake-ups happen after `ready` has been released, so
 //! the kqueue's locks never nest inside a wait-queue lock of its own.
 //!
+//! Filters' event sources take `ready` inside their own locks, never the other way round: a
+//! watched file's wait-queue lock (`filter_fd.rs`), an fsnotify mark's spinlock
+//! (`kq_vnode.c`, whose own mutex `kq_vnode_mutex` nests inside `state`, taken by attach and
+//! detach).
+//!
 //! # Ready list
 //!
 //! A knote whose condition became true is appended to the ready list once (its `ListArc` is the
@@ -52,7 +57,7 @@ use crate::uapi::*;
 const SCAN_BATCH: usize = 16;
 
 /// Knotes a `kevent()` call examines for closed descriptors (`Kqueue::sweep`).
-const SWEEP_BATCH: usize = 64;
+const SWEEP_BATCH: usize = 16;
 
 kernel::sync::global_lock! {
     // SAFETY: `init` is called in the module initializer, before any kqueue exists.
@@ -495,7 +500,7 @@ impl Kqueue {
         for _ in 0..SWEEP_BATCH {
             let Some(c) = cursor else { break };
             let kn = c.current().1;
-            if kn.ops.is_fd() && kn.ops.is_stale(kn) {
+            if kn.ops.is_stale(kn) {
                 // On allocation failure the knote is simply left for a later sweep.
                 let _ = stale.push(kn.clone(), GFP_KERNEL);
             }

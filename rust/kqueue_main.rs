@@ -11,7 +11,8 @@
 //!
 //! - `kqueue.rs`: the kqueue object, its locking and the `kevent()` engine;
 //! - `knote.rs`: knotes and their state;
-//! - `filter.rs`: the filter interface; `filter_user.rs`, `filter_timer.rs`: the filters;
+//! - `filter.rs`: the filter interface; `filter_user.rs`, `filter_timer.rs`, `filter_fd.rs`,
+//!   `filter_vnode.rs` (with `kq_vnode.c`): the filters;
 //! - `uapi.rs`: the ABI mirror.
 
 #![crate_name = "kqueue"]
@@ -28,6 +29,7 @@ mod filter;
 mod filter_fd;
 mod filter_timer;
 mod filter_user;
+mod filter_vnode;
 mod glue;
 mod knote;
 #[allow(clippy::module_inception)]
@@ -167,17 +169,22 @@ impl kernel::Module for KqueueModule {
     fn init(_module: &'static ThisModule) -> Result<Self> {
         filter_timer::init();
         kqueue::init();
-        let misc = KBox::new(Opaque::<bindings::miscdevice>::zeroed(), GFP_KERNEL)?;
-        let raw = misc.get();
-        // SAFETY: `raw` points to a zeroed miscdevice that lives (boxed) until `drop`, which
-        // deregisters it before it is freed.
-        to_result(unsafe {
-            (*raw).minor = bindings::MISC_DYNAMIC_MINOR as i32;
-            (*raw).name = c"kqueue".as_char_ptr();
-            (*raw).fops = &KQUEUE_FOPS.0;
-            (*raw).mode = 0o666;
-            bindings::misc_register(raw)
-        })?;
+        filter_vnode::init()?;
+        let register = || -> Result<KBox<Opaque<bindings::miscdevice>>> {
+            let misc = KBox::new(Opaque::<bindings::miscdevice>::zeroed(), GFP_KERNEL)?;
+            let raw = misc.get();
+            // SAFETY: `raw` points to a zeroed miscdevice that lives (boxed) until `drop`,
+            // which deregisters it before it is freed.
+            to_result(unsafe {
+                (*raw).minor = bindings::MISC_DYNAMIC_MINOR as i32;
+                (*raw).name = c"kqueue".as_char_ptr();
+                (*raw).fops = &KQUEUE_FOPS.0;
+                (*raw).mode = 0o666;
+                bindings::misc_register(raw)
+            })?;
+            Ok(misc)
+        };
+        let misc = register().inspect_err(|_| filter_vnode::fini())?;
         Ok(Self { misc })
     }
 }
@@ -189,5 +196,6 @@ impl Drop for KqueueModule {
         // Statics are never dropped: give back the buffers of the global registries.
         kqueue::fini();
         filter_timer::fini();
+        filter_vnode::fini();
     }
 }

@@ -78,6 +78,7 @@ const _: () = {
 // Filters.
 pub(crate) const EVFILT_READ: i16 = -1;
 pub(crate) const EVFILT_WRITE: i16 = -2;
+pub(crate) const EVFILT_VNODE: i16 = -4;
 pub(crate) const EVFILT_TIMER: i16 = -7;
 pub(crate) const EVFILT_USER: i16 = -11;
 pub(crate) const EVFILT_EMPTY: i16 = -13;
@@ -104,6 +105,19 @@ pub(crate) const EV_ACTIONS: u16 =
 // EVFILT_READ / EVFILT_WRITE.
 pub(crate) const NOTE_LOWAT: u32 = 0x0001;
 pub(crate) const NOTE_FILE_POLL: u32 = 0x0002;
+
+// EVFILT_VNODE.
+pub(crate) const NOTE_DELETE: u32 = 0x0001;
+pub(crate) const NOTE_WRITE: u32 = 0x0002;
+pub(crate) const NOTE_EXTEND: u32 = 0x0004;
+pub(crate) const NOTE_ATTRIB: u32 = 0x0008;
+pub(crate) const NOTE_LINK: u32 = 0x0010;
+pub(crate) const NOTE_RENAME: u32 = 0x0020;
+pub(crate) const NOTE_REVOKE: u32 = 0x0040;
+pub(crate) const NOTE_OPEN: u32 = 0x0080;
+pub(crate) const NOTE_CLOSE: u32 = 0x0100;
+pub(crate) const NOTE_CLOSE_WRITE: u32 = 0x0200;
+pub(crate) const NOTE_READ: u32 = 0x0400;
 
 // EVFILT_USER.
 pub(crate) const NOTE_FFNOP: u32 = 0x0000_0000;
