@@ -10,13 +10,16 @@
 //!    holds it while it applies changes and while it collects and copies out events, so changes
 //!    and scans of one kqueue are serialised. Waiting for events happens without it. User
 //!    memory is read and written under it (as `ep->mtx` in epoll).
-//! 2. `ready` (spinlock, interrupts disabled): the ready list, the `KnoteState` of every knote
-//!    and the `closed` flag. Filter callbacks take it in any context, hard interrupts included
+//! 2. `ready` (spinlock, interrupts disabled): the ready list, the `KnoteState` of every knote,
+//!    the adoption list (`filter_proc`) and the `closed` flag. Filter callbacks take it in any context, hard interrupts included
 //!    (hrtimer expiry). It is held only for short sections that neither sleep nor allocate, and
 //!    never across `hrtimer_cancel()`, which waits for a callback that may need it.
 //!
 //! The wait queue `wq` has its own lock; wake-ups happen after `ready` has been released, so
 //! the kqueue's locks never nest inside a wait-queue lock of its own.
+//!
+//! Foreign locks held when a callback takes `ready` are listed with each filter; the process
+//! and signal filters' are in `kq_proc.c` (`kq_proc_lock`, a pid's wait-queue lock, siglock).
 //!
 //! # Ready list
 //!
@@ -43,6 +46,7 @@ use kernel::{
 
 use crate::filter::{self, Check};
 use crate::filter_fd;
+use crate::filter_proc::{self, Adoption};
 use crate::glue;
 use crate::knote::{Knote, KnoteKey, KnoteState};
 use crate::uapi::*;
@@ -83,6 +87,8 @@ pub(crate) struct ReadyState {
     list: List<Knote, 0>,
     /// The last descriptor of the kqueue was closed in the owning process.
     closed: bool,
+    /// Knotes `NOTE_TRACK` created for new child processes, to register (`adopt`).
+    adopt: KVec<Adoption>,
 }
 
 /// A reference to the thread-group `struct pid` of the process that opened the kqueue.
@@ -152,7 +158,7 @@ impl Kqueue {
                     "kqueue::state"
                 ),
                 ready <- new_spinlock_irq!(
-                    ReadyState { list: List::new(), closed: false },
+                    ReadyState { list: List::new(), closed: false, adopt: KVec::new() },
                     "kqueue::ready"
                 ),
                 // SAFETY: `slot` is valid for writing a wait queue head; the name and the lock
@@ -196,6 +202,28 @@ impl Kqueue {
         let key = (bindings::POLLIN | bindings::POLLRDNORM) as usize;
         // SAFETY: `wq` was initialised in `new` and lives as long as `self`.
         unsafe { bindings::__wake_up(self.wq.get(), bindings::TASK_NORMAL, 0, key as *mut c_void) };
+    }
+
+    /// Puts a knote created by `NOTE_TRACK` on the adoption list and wakes a waiter, which
+    /// registers it. Atomic context; gives `a` back if there is no memory.
+    pub(crate) fn queue_adoption(&self, a: Adoption) -> Result<(), Adoption> {
+        {
+            let mut rd = self.ready.lock();
+            if rd.adopt.reserve(1, GFP_ATOMIC).is_err() {
+                return Err(a);
+            }
+            rd.adopt.push_within_capacity(a).map_err(|e| e.0)?;
+        }
+        self.wake(0);
+        Ok(())
+    }
+
+    /// Registers the knotes on the adoption list. The kqueue mutex is held.
+    fn adopt(&self, st: &mut KqState) {
+        let pending = core::mem::take(&mut self.ready.lock().adopt);
+        for a in pending {
+            filter_proc::adopt(self, &mut st.knotes, a);
+        }
     }
 
     /// Number of queued knotes (`data` of `EVFILT_READ` on a kqueue).
@@ -308,6 +336,8 @@ impl Kqueue {
 
         let nerrors = {
             let mut st = self.state.lock();
+            // Children tracked since the last call are known before any change names them.
+            self.adopt(&mut st);
             let mut room = nevents;
             let mut nerrors = 0isize;
             for _ in 0..nchanges {
@@ -471,6 +501,7 @@ impl Kqueue {
     /// Collects up to `max` events into `out`. Returns how many were written.
     fn collect(&self, out: &mut UserSliceWriter, max: usize) -> Result<usize> {
         let mut st = self.state.lock();
+        self.adopt(&mut st);
         let mut total = 0usize;
         let mut again = List::<Knote, 0>::new();
         let mut result = Ok(());
@@ -604,7 +635,7 @@ impl Kqueue {
                 if rd.closed {
                     break Err(EBADF);
                 }
-                if !rd.list.is_empty() {
+                if !rd.list.is_empty() || !rd.adopt.is_empty() {
                     break Ok(true);
                 }
             }
@@ -641,7 +672,8 @@ impl Kqueue {
     pub(crate) fn poll(&self, file: *mut bindings::file, pt: *mut bindings::poll_table) -> u32 {
         // SAFETY: `file` and `pt` come from the VFS; `wq` lives as long as the file.
         unsafe { bindings::poll_wait(file, self.wq.get(), pt) };
-        if self.ready.lock().list.is_empty() {
+        let rd = self.ready.lock();
+        if rd.list.is_empty() && rd.adopt.is_empty() {
             0
         } else {
             bindings::POLLIN | bindings::POLLRDNORM
@@ -676,6 +708,17 @@ impl Kqueue {
             let mut rd = self.ready.lock();
             // Not the last references: `knotes` still holds one of each.
             while rd.list.pop_front().is_some() {}
+        }
+        // Children tracked but not registered. Each came from a watch detached above or in
+        // an earlier round, so the list runs dry.
+        loop {
+            let pending = core::mem::take(&mut self.ready.lock().adopt);
+            if pending.is_empty() {
+                break;
+            }
+            for a in pending {
+                a.abandon();
+            }
         }
         drop(st);
         drop(knotes);

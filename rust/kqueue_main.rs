@@ -11,7 +11,8 @@
 //!
 //! - `kqueue.rs`: the kqueue object, its locking and the `kevent()` engine;
 //! - `knote.rs`: knotes and their state;
-//! - `filter.rs`: the filter interface; `filter_user.rs`, `filter_timer.rs`: the filters;
+//! - `filter.rs`: the filter interface; `filter_user.rs`, `filter_timer.rs`, `filter_fd.rs`,
+//!   `filter_proc.rs` (with `kq_proc.c`): the filters;
 //! - `uapi.rs`: the ABI mirror.
 
 #![crate_name = "kqueue"]
@@ -26,6 +27,7 @@ use kernel::{
 
 mod filter;
 mod filter_fd;
+mod filter_proc;
 mod filter_timer;
 mod filter_user;
 mod glue;
@@ -166,6 +168,7 @@ unsafe impl Send for KqueueModule {}
 impl kernel::Module for KqueueModule {
     fn init(_module: &'static ThisModule) -> Result<Self> {
         filter_timer::init();
+        filter_proc::init()?;
         kqueue::init();
         let misc = KBox::new(Opaque::<bindings::miscdevice>::zeroed(), GFP_KERNEL)?;
         let raw = misc.get();
@@ -189,5 +192,6 @@ impl Drop for KqueueModule {
         // Statics are never dropped: give back the buffers of the global registries.
         kqueue::fini();
         filter_timer::fini();
+        filter_proc::fini();
     }
 }
