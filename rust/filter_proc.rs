@@ -196,11 +196,15 @@ impl ProcFilter {
 /// What the next report of a process knote says: (fflags, data, end of the process).
 fn proc_report(p: &ProcState) -> (u32, i64, bool) {
     if p.fflags & NOTE_CHILD != 0 {
-        // The first report of a tracked child: its parent in `data`. An exit already seen
-        // waits for the next report, which has the status in `data`.
-        (p.fflags & !NOTE_EXIT, p.ppid, false)
+        // The first report of a tracked child, alone, with its parent in `data`. What the
+        // child did meanwhile waits for the next report (an exit has its status in `data`).
+        (NOTE_CHILD, p.ppid, false)
     } else {
-        let data = if p.fflags & NOTE_EXIT != 0 { p.status } else { 0 };
+        let data = if p.fflags & NOTE_EXIT != 0 {
+            p.status
+        } else {
+            0
+        };
         (p.fflags, data, p.exited)
     }
 }
@@ -281,7 +285,12 @@ impl Filter for ProcFilter {
         }
         let w = {
             let mut rd = kn.kq().ready_lock().lock();
-            kn.state.access_mut(&mut rd).proc.watch.as_ref().map(|w| w.0)
+            kn.state
+                .access_mut(&mut rd)
+                .proc
+                .watch
+                .as_ref()
+                .map(|w| w.0)
         };
         let Some(w) = w else { return false };
         // SAFETY: The watch is live while the knote is attached, and detaching needs the
@@ -516,9 +525,9 @@ mod tests {
             ppid: 42,
             ..Default::default()
         };
-        assert_eq!(proc_report(&p), (NOTE_CHILD | NOTE_FORK, 42, false));
-        p.fflags &= !(NOTE_CHILD | NOTE_FORK);
-        assert_eq!(proc_report(&p), (NOTE_EXIT, 0x0300, true));
+        assert_eq!(proc_report(&p), (NOTE_CHILD, 42, false));
+        p.fflags &= !NOTE_CHILD;
+        assert_eq!(proc_report(&p), (NOTE_FORK | NOTE_EXIT, 0x0300, true));
         // An exit the knote did not ask for ends it without data.
         p.fflags = NOTE_EXEC;
         assert_eq!(proc_report(&p), (NOTE_EXEC, 0, true));

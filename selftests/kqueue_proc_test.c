@@ -224,7 +224,7 @@ TEST_F(kproc, exit_status_signal)
 	unsigned int i;
 	int status;
 
-	for (i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++) {
+	for (i = 0; i < ARRAY_SIZE(sigs); i++) {
 		pid_t pid = fork();
 
 		ASSERT_GE(pid, 0);
@@ -819,7 +819,8 @@ struct tracked {
 	int64_t status;		/* data of NOTE_EXIT */
 	unsigned short flags;	/* flags of every event */
 	int nchild;		/* events with NOTE_CHILD */
-	int bad;		/* an event mixed NOTE_CHILD and NOTE_EXIT */
+	int nevents;
+	int bad;		/* NOTE_CHILD not alone, or not first */
 };
 
 static struct tracked *tracked_get(struct tracked *t, int *n, pid_t pid)
@@ -864,9 +865,10 @@ static int track_collect(int kq, struct tracked *t, int *n, int nexit, long ms,
 			if (evs[i].fflags & NOTE_CHILD) {
 				p->ppid = evs[i].data;
 				p->nchild++;
-				if (evs[i].fflags & NOTE_EXIT)
+				if (evs[i].fflags != NOTE_CHILD || p->nevents)
 					p->bad++;
 			}
+			p->nevents++;
 			if (evs[i].fflags & NOTE_EXIT) {
 				p->status = evs[i].data;
 				exits++;
@@ -1116,9 +1118,8 @@ TEST_F(kproc, trackerr_on_ident_collision)
 	EXPECT_EQ(UDATA(8), ev.udata);
 	EXPECT_TRUE((ev.fflags & NOTE_FORK) != 0);
 	/* The collision is found when the child is registered: maybe later. */
-	if (!(ev.fflags & NOTE_TRACKERR)) {
+	if (!(ev.fflags & NOTE_TRACKERR))
 		ASSERT_EQ(1, kev_wait_for(self->kq, pid, EVFILT_PROC, &ev, EVENT_MS));
-	}
 	EXPECT_TRUE((ev.fflags & NOTE_TRACKERR) != 0);
 	/* The old knote is untouched: its exit is reported when enabled. */
 	ASSERT_EQ(0, kq_change(self->kq, old, EVFILT_PROC, EV_ENABLE, 0, 0, UDATA(9)));
