@@ -28,9 +28,12 @@
  * The tracepoints are not exported symbols: for_each_kernel_tracepoint()
  * finds them by name at module init and tracepoint_probe_register() (which
  * is exported) connects a probe. Probes are registered only while some
- * watch needs them (kq_probe_get/put); probes still running after the last
- * unregistration only look at the registry, which outlives them, and module
- * exit waits for them with tracepoint_synchronize_unregister().
+ * watch needs them (kq_probe_get/put), and for KQ_PROBE_LINGER after the
+ * last one goes: registering patches kernel text, so a program that adds and
+ * deletes a knote in a loop must not pay for that each time. Probes still
+ * running after the unregistration only look at the registry, which
+ * outlives them, and module exit waits for them with
+ * tracepoint_synchronize_unregister().
  *
  * Registry: watches that a probe must find are in kq_proc_hash, keyed by the
  * struct pid pointer of the watched thread group. kq_proc_lock protects it
@@ -70,6 +73,7 @@
 #include <linux/threads.h>
 #include <linux/tracepoint.h>
 #include <linux/wait.h>
+#include <linux/workqueue.h>
 #include <trace/events/signal.h>
 
 #include "kq_proc.h"
@@ -104,7 +108,7 @@ static void kq_probe_exec(void *data, struct task_struct *p, pid_t old_pid,
 static void kq_probe_signal(void *data, int sig, struct kernel_siginfo *info,
 			    struct task_struct *task, int group, int result);
 
-/* A tracepoint probe, registered while @users > 0. */
+/* A tracepoint probe, registered while @users > 0 (and a little longer). */
 struct kq_probe {
 	const char *name;
 	void *func;
@@ -128,6 +132,12 @@ static struct kq_probe kq_probes[KQ_NPROBES] = {
 };
 
 static DEFINE_MUTEX(kq_probe_mutex);
+
+/* How long an unused probe stays registered. */
+#define KQ_PROBE_LINGER (HZ)
+
+static void kq_probe_idle_fn(struct work_struct *work);
+static DECLARE_DELAYED_WORK(kq_probe_idle, kq_probe_idle_fn);
 
 #define KQ_PROC_HASH_BITS 8
 static struct hlist_head kq_proc_hash[1 << KQ_PROC_HASH_BITS];
@@ -164,6 +174,7 @@ void kq_proc_fini(void)
 	int i;
 
 	/* Every kqueue is closed: every watch is gone. */
+	cancel_delayed_work_sync(&kq_probe_idle);
 	mutex_lock(&kq_probe_mutex);
 	for (i = 0; i < KQ_NPROBES; i++) {
 		struct kq_probe *p = &kq_probes[i];
@@ -201,14 +212,30 @@ static int kq_probe_get(struct kq_probe *p)
 static void kq_probe_put(struct kq_probe *p)
 {
 	mutex_lock(&kq_probe_mutex);
-	/*
-	 * Unregistering does not wait for running probes: they find nothing
-	 * of ours in the registry any more, and module exit waits for them.
-	 * If it fails (no memory), the probe stays registered, unused.
-	 */
-	if (atomic_dec_and_test(&p->users) && p->registered &&
-	    !tracepoint_probe_unregister(p->tp, p->func, NULL))
-		p->registered = false;
+	if (atomic_dec_and_test(&p->users))
+		mod_delayed_work(system_dfl_wq, &kq_probe_idle, KQ_PROBE_LINGER);
+	mutex_unlock(&kq_probe_mutex);
+}
+
+/* Unregisters the probes nobody needed for KQ_PROBE_LINGER. */
+static void kq_probe_idle_fn(struct work_struct *work)
+{
+	int i;
+
+	mutex_lock(&kq_probe_mutex);
+	for (i = 0; i < KQ_NPROBES; i++) {
+		struct kq_probe *p = &kq_probes[i];
+
+		/*
+		 * Unregistering does not wait for running probes: they find
+		 * nothing of ours in the registry any more, and module exit
+		 * waits for them. If it fails (no memory), the probe stays
+		 * registered, unused, until the next try or module exit.
+		 */
+		if (p->registered && !atomic_read(&p->users) &&
+		    !tracepoint_probe_unregister(p->tp, p->func, NULL))
+			p->registered = false;
+	}
 	mutex_unlock(&kq_probe_mutex);
 }
 

@@ -1129,6 +1129,93 @@ TEST_F(kproc, trackerr_on_ident_collision)
 	EXPECT_TRUE(WIFEXITED((int)ev.data));
 }
 
+/* A child that forks @n children (exiting with 1..n) and reaps them. */
+static pid_t fork_forker(struct gate *g, int n)
+{
+	pid_t pid = fork();
+	int i;
+
+	if (pid == 0) {
+		if (g)
+			gate_wait(g);
+		for (i = 1; i <= n; i++) {
+			pid_t p = fork();
+
+			if (p == 0)
+				_exit(i);
+		}
+		while (wait(NULL) > 0)
+			;
+		_exit(0);
+	}
+	if (g)
+		close(g->fd[0]);
+	return pid;
+}
+
+/* Many tracked children: each gets its knote, each exit its status. */
+TEST_F_TIMEOUT(kproc, track_many_children, 90)
+{
+	const int n = 40;
+	int64_t deadline = now_ms() + EVENT_MS * 4;
+	int nchild = 0, nexit = 0, bad = 0, seen[41] = { 0 };
+	struct kevent evs[16];
+	struct gate g;
+	pid_t pid;
+	int i, k;
+
+	ASSERT_EQ(0, gate_init(&g));
+	pid = fork_forker(&g, n);
+	ASSERT_GT(pid, 0);
+	ASSERT_EQ(0, proc_add(self->kq, pid, NOTE_TRACK | NOTE_EXIT, NULL));
+	gate_open(&g);
+	while (nexit < n + 1 && now_ms() < deadline) {
+		k = kev_wait(self->kq, NULL, 0, evs, 16, 100);
+		ASSERT_GE(k, 0);
+		for (i = 0; i < k; i++) {
+			if (evs[i].fflags & NOTE_CHILD) {
+				nchild++;
+				if (evs[i].data != pid || evs[i].fflags != NOTE_CHILD)
+					bad++;
+			}
+			if (evs[i].fflags & NOTE_EXIT) {
+				int code = WEXITSTATUS((int)evs[i].data);
+
+				nexit++;
+				if ((pid_t)evs[i].ident == pid)
+					continue;
+				if (code < 1 || code > n || seen[code]++)
+					bad++;
+			}
+		}
+	}
+	EXPECT_EQ(n, nchild);
+	EXPECT_EQ(n + 1, nexit);
+	EXPECT_EQ(0, bad);
+	EXPECT_EQ(0, WEXITSTATUS(wait_child(pid, EVENT_MS)));
+}
+
+/* Closing a kqueue while tracked processes fork (pending child knotes). */
+TEST_F_TIMEOUT(kproc, track_close_while_forking, 90)
+{
+	int round, kq;
+	pid_t pid;
+
+	for (round = 0; round < 5; round++) {
+		kq = kqueue();
+		ASSERT_GE(kq, 0);
+		pid = fork_forker(NULL, 6);
+		ASSERT_GT(pid, 0);
+		/* Registration races with the first forks: fine either way. */
+		proc_add(kq, pid, NOTE_TRACK | NOTE_FORK | NOTE_EXEC | NOTE_EXIT, NULL);
+		if (round & 1)
+			kev_wait(kq, NULL, 0, NULL, 0, 0);
+		sleep_ms(round * 2);
+		ASSERT_EQ(0, close(kq));
+		EXPECT_EQ(0, WEXITSTATUS(wait_child(pid, EVENT_MS * 3)));
+	}
+}
+
 /* EVFILT_PROCDESC */
 
 TEST_F(kproc, pidfd_exit)

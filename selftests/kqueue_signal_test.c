@@ -494,4 +494,53 @@ TEST_F(ksig, killed_while_watching)
 	EXPECT_EQ(SIGTERM, WTERMSIG(status));
 }
 
+struct sender {
+	pthread_t thread;
+	int stop;
+	long sent;
+};
+
+static void *sender_fn(void *arg)
+{
+	struct sender *s = arg;
+
+	while (!__atomic_load_n(&s->stop, __ATOMIC_SEQ_CST)) {
+		kill(getpid(), SIGUSR1);
+		s->sent++;
+	}
+	return NULL;
+}
+
+/*
+ * Knotes come and go (so do the probe registrations) while another thread
+ * sends signals without pause; then the count is exact again.
+ */
+TEST_F_TIMEOUT(ksig, churn_while_signalled, 90)
+{
+	struct sender snd = { 0 };
+	int i, kq2;
+
+	ASSERT_EQ(0, set_handler(SIGUSR1, SIG_IGN));
+	ASSERT_EQ(0, pthread_create(&snd.thread, NULL, sender_fn, &snd));
+	for (i = 0; i < 200; i++) {
+		kq2 = kqueue();
+		ASSERT_GE(kq2, 0);
+		ASSERT_EQ(0, sig_add(self->kq, SIGUSR1, 0));
+		ASSERT_EQ(0, sig_add(kq2, SIGUSR1, 0));
+		if (i & 1)
+			sig_count(kq2, SIGUSR1, &self->bad);
+		ASSERT_EQ(0, kq_change(self->kq, SIGUSR1, EVFILT_SIGNAL, EV_DELETE,
+				       0, 0, NULL));
+		ASSERT_EQ(0, close(kq2));
+	}
+	__atomic_store_n(&snd.stop, 1, __ATOMIC_SEQ_CST);
+	pthread_join(snd.thread, NULL);
+	EXPECT_GT(snd.sent, 0);
+
+	ASSERT_EQ(0, sig_add(self->kq, SIGUSR1, 0));
+	for (i = 0; i < 5; i++)
+		ASSERT_EQ(0, kill(getpid(), SIGUSR1));
+	EXPECT_EQ(5, sig_count(self->kq, SIGUSR1, &self->bad));
+}
+
 TEST_HARNESS_MAIN
