@@ -15,6 +15,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sched.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 
@@ -1127,6 +1128,65 @@ TEST_F(kproc, trackerr_on_ident_collision)
 	EXPECT_EQ(NOTE_EXIT, ev.fflags);
 	EXPECT_EQ(UDATA(9), ev.udata);
 	EXPECT_TRUE(WIFEXITED((int)ev.data));
+}
+
+/*
+ * Pids are those of the caller's pid namespace: a tracked child in a new pid
+ * namespace (pid 1 there) is reported with its pid in ours, and a process
+ * in the new namespace cannot name one outside it.
+ */
+TEST_F(kproc, pid_namespace)
+{
+	int pids[2], status;
+	struct kevent ev;
+	struct gate g;
+	pid_t c1, inner;
+
+	ASSERT_EQ(0, pipe(pids));
+	ASSERT_EQ(0, gate_init(&g));
+	c1 = fork();
+	ASSERT_GE(c1, 0);
+	if (c1 == 0) {
+		pid_t outer = getppid();
+		pid_t p;
+		int st;
+
+		gate_wait(&g);
+		if (unshare(CLONE_NEWPID))
+			_exit(10);
+		p = fork();
+		if (p == 0) {
+			int kq = kqueue();
+
+			if (getpid() != 1 || kq < 0)
+				_exit(20);
+			/* Outside our namespace: no such process here. */
+			if (proc_add(kq, outer, NOTE_EXIT, NULL) != ESRCH)
+				_exit(21);
+			if (proc_add(kq, 1, NOTE_EXIT, NULL))
+				_exit(22);
+			_exit(7);
+		}
+		if (write(pids[1], &p, sizeof(p)) != sizeof(p))
+			_exit(11);
+		if (waitpid(p, &st, 0) != p)
+			_exit(12);
+		_exit(WIFEXITED(st) ? WEXITSTATUS(st) : 13);
+	}
+	close(g.fd[0]);
+	ASSERT_EQ(0, proc_add(self->kq, c1, NOTE_TRACK | NOTE_EXIT, NULL));
+	gate_open(&g);
+	ASSERT_EQ((ssize_t)sizeof(inner), read(pids[0], &inner, sizeof(inner)));
+	EXPECT_NE(1, inner);
+	ASSERT_EQ(1, kev_wait_for(self->kq, inner, EVFILT_PROC, &ev, EVENT_MS));
+	EXPECT_EQ((unsigned int)NOTE_CHILD, ev.fflags);
+	EXPECT_EQ(c1, ev.data);
+	ASSERT_EQ(1, kev_wait_for(self->kq, inner, EVFILT_PROC, &ev, EVENT_MS));
+	EXPECT_EQ(NOTE_EXIT, ev.fflags);
+	EXPECT_EQ(7, WEXITSTATUS((int)ev.data));
+	status = wait_child(c1, EVENT_MS);
+	EXPECT_TRUE(WIFEXITED(status));
+	EXPECT_EQ(7, WEXITSTATUS(status));
 }
 
 /* A child that forks @n children (exiting with 1..n) and reaps them. */
