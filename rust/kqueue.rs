@@ -11,9 +11,10 @@
 //!    and scans of one kqueue are serialised. Waiting for events happens without it. User
 //!    memory is read and written under it (as `ep->mtx` in epoll).
 //! 2. `ready` (spinlock, interrupts disabled): the ready list, the `KnoteState` of every knote,
-//!    the adoption list (`filter_proc`) and the `closed` flag. Filter callbacks take it in any context, hard interrupts included
-//!    (hrtimer expiry). It is held only for short sections that neither sleep nor allocate, and
-//!    never across `hrtimer_cancel()`, which waits for a callback that may need it.
+//!    the adoption list (`filter_proc`) and the `closed` flag. Filter callbacks take it in any
+//!    context, hard interrupts included (hrtimer expiry). It is held only for short sections
+//!    that neither sleep nor allocate (except the `GFP_ATOMIC` growth of the adoption list),
+//!    and never across `hrtimer_cancel()`, which waits for a callback that may need it.
 //!
 //! The wait queue `wq` has its own lock; wake-ups happen after `ready` has been released, so
 //! the kqueue's locks never nest inside a wait-queue lock of its own.

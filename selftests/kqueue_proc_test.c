@@ -708,6 +708,54 @@ TEST_F(kproc, note_exec_then_exit)
 	EXPECT_EQ(23, WEXITSTATUS(wait_child(pid, EVENT_MS)));
 }
 
+static void *exec_from_thread(void *arg)
+{
+	exec_helper(arg);
+	_exit(12);
+}
+
+/*
+ * execve() from a thread other than the leader: the other threads and the
+ * old leader go away and the thread takes over the process's pid. That is
+ * NOTE_EXEC, not an exit.
+ */
+TEST_F(kproc, exec_from_non_leader_thread)
+{
+	struct gate g, hold;
+	struct kevent ev;
+	pid_t pid;
+
+	ASSERT_EQ(0, gate_init(&g));
+	ASSERT_EQ(0, gate_init(&hold));
+	pid = fork();
+	ASSERT_GE(pid, 0);
+	if (pid == 0) {
+		pthread_t t;
+
+		gate_wait(&g);
+		close(hold.fd[1]);
+		if (dup2(hold.fd[0], 3) != 3)
+			_exit(10);
+		pthread_create(&t, NULL, exec_from_thread, "wait:44");
+		for (;;)
+			pause();
+	}
+	close(g.fd[0]);
+	close(hold.fd[0]);
+	ASSERT_EQ(0, proc_add(self->kq, pid, NOTE_EXEC | NOTE_EXIT, NULL));
+	gate_open(&g);
+	ASSERT_EQ(1, kev_wait_for(self->kq, pid, EVFILT_PROC, &ev, EVENT_MS));
+	EXPECT_EQ((unsigned int)NOTE_EXEC, ev.fflags);
+	EXPECT_FALSE(ev.flags & EV_EOF);
+	/* Still the same process: no exit until the helper ends. */
+	EXPECT_EQ(0, kev_wait(self->kq, NULL, 0, &ev, 1, 100));
+	gate_open(&hold);
+	ASSERT_EQ(1, kev_wait_for(self->kq, pid, EVFILT_PROC, &ev, EVENT_MS));
+	EXPECT_EQ(NOTE_EXIT, ev.fflags);
+	EXPECT_EQ(44, WEXITSTATUS((int)ev.data));
+	EXPECT_EQ(44, WEXITSTATUS(wait_child(pid, EVENT_MS)));
+}
+
 /* Only the notes asked for are reported; pending ones are merged. */
 TEST_F(kproc, only_requested_notes)
 {
