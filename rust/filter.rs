@@ -103,6 +103,9 @@ pub(crate) fn lookup(filter: i16) -> Result<&'static dyn Filter> {
         uapi::EVFILT_WRITE => Ok(&crate::filter_fd::WRITE),
         uapi::EVFILT_EMPTY => Ok(&crate::filter_fd::EMPTY),
         uapi::EVFILT_VNODE => Ok(&crate::filter_vnode::VNODE),
+        uapi::EVFILT_PROC => Ok(&crate::filter_proc::PROC),
+        uapi::EVFILT_PROCDESC => Ok(&crate::filter_proc::PROCDESC),
+        uapi::EVFILT_SIGNAL => Ok(&crate::filter_proc::SIGNAL),
         // FreeBSD's filters not implemented yet, and the FreeBSD-only ones (AIO, FS, LIO,
         // SENDFILE), are invalid here, like unknown ones.
         _ => Err(EINVAL),

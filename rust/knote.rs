@@ -58,6 +58,8 @@ pub(crate) struct KnoteState {
     pub(crate) fd: Option<crate::filter_fd::FdWatch>,
     /// `EVFILT_VNODE`: the watch and the notes fired since the last report.
     pub(crate) vnode: crate::filter_vnode::VnodeState,
+    /// `EVFILT_PROC`, `EVFILT_PROCDESC`, `EVFILT_SIGNAL`: the watch and what it saw.
+    pub(crate) proc: crate::filter_proc::ProcState,
 }
 
 /// One registered event source.
@@ -65,7 +67,8 @@ pub(crate) struct KnoteState {
 /// # Invariants
 ///
 /// `kq` points to the kqueue that owns this knote. It is valid for as long as the knote is in
-/// that kqueue's table, and callbacks reach the knote only while it is.
+/// that kqueue's table (or on its adoption list, see `filter_proc`), and callbacks reach the
+/// knote only while it is.
 #[pin_data]
 pub(crate) struct Knote {
     /// User-given identifier.
@@ -110,6 +113,16 @@ impl_list_item! {
 impl Knote {
     /// Allocates a knote for `kev` in `kq`. The filter's `attach` has not run yet.
     pub(crate) fn new(kq: &Kqueue, ops: &'static dyn Filter, kev: &KEvent) -> Result<Arc<Self>> {
+        Self::new_with(kq, ops, kev, GFP_KERNEL)
+    }
+
+    /// `new` with allocation flags `gfp` (`NOTE_TRACK` creates knotes in atomic context).
+    pub(crate) fn new_with(
+        kq: &Kqueue,
+        ops: &'static dyn Filter,
+        kev: &KEvent,
+        gfp: kernel::alloc::Flags,
+    ) -> Result<Arc<Self>> {
         let state = KnoteState {
             flags: (kev.flags & !EV_ACTIONS) | ops.forced_flags(),
             udata: kev.udata,
@@ -135,7 +148,7 @@ impl Knote {
                 file: AtomicPtr::new(core::ptr::null_mut()),
                 timer: Opaque::uninit(),
             }),
-            GFP_KERNEL,
+            gfp,
         )
     }
 

@@ -10,10 +10,11 @@
 //!    holds it while it applies changes and while it collects and copies out events, so changes
 //!    and scans of one kqueue are serialised. Waiting for events happens without it. User
 //!    memory is read and written under it (as `ep->mtx` in epoll).
-//! 2. `ready` (spinlock, interrupts disabled): the ready list and the `KnoteState` of every
-//!    knote. Filter callbacks take it in any context, hard interrupts included
-//!    (hrtimer expiry). It is held only for short sections that neither sleep nor allocate, and
-//!    never across `hrtimer_cancel()`, which waits for a callback that may need it.
+//! 2. `ready` (spinlock, interrupts disabled): the ready list, the `KnoteState` of every knote
+//!    and the adoption list (`filter_proc`). Filter callbacks take it in any context, hard
+//!    interrupts included (hrtimer expiry). It is held only for short sections that neither
+//!    sleep nor allocate (except the `GFP_ATOMIC` growth of the adoption list), and never
+//!    across `hrtimer_cancel()`, which waits for a callback that may need it.
 //!
 //! The wait queue `wq` has its own lock; wake-ups happen after `ready` has been released, so
 //! the kqueue's locks never nest inside a wait-queue lock of its own.
@@ -22,6 +23,8 @@
 //! watched file's wait-queue lock (`filter_fd.rs`), an fsnotify mark's spinlock
 //! (`kq_vnode.c`, whose own mutex `kq_vnode_mutex` nests inside `state`, taken by attach and
 //! detach).
+//! The process and signal filters' foreign locks are listed in `kq_proc.c` (`kq_proc_lock`,
+//! a pid's wait-queue lock, siglock).
 //!
 //! # Ready list
 //!
@@ -49,6 +52,7 @@ use kernel::{
 
 use crate::filter::{self, Check};
 use crate::filter_fd;
+use crate::filter_proc::{self, Adoption};
 use crate::glue;
 use crate::knote::{Knote, KnoteKey, KnoteState};
 use crate::uapi::*;
@@ -89,6 +93,9 @@ pub(crate) struct ReadyState {
     list: List<Knote, 0>,
     /// Number of knotes in `list`, mirrored in `Kqueue::queued`.
     len: usize,
+    /// Knotes `NOTE_TRACK` created for new child processes, to register (`adopt`). Its
+    /// length is mirrored in `Kqueue::adopting`.
+    adopt: KVec<Adoption>,
 }
 
 impl ReadyState {
@@ -188,6 +195,8 @@ pub(crate) struct Kqueue {
     /// Length of the ready list: written under the ready lock, read locklessly to skip the
     /// lock when nothing is queued. A knote is counted before the wake-up that announces it.
     queued: AtomicUsize,
+    /// Length of the adoption list, kept like `queued`.
+    adopting: AtomicUsize,
 }
 
 #[pinned_drop]
@@ -207,7 +216,11 @@ impl Kqueue {
                     "kqueue::state"
                 ),
                 ready <- new_spinlock_irq!(
-                    ReadyState { list: List::new(), len: 0 },
+                    ReadyState {
+                        list: List::new(),
+                        len: 0,
+                        adopt: KVec::new()
+                    },
                     "kqueue::ready"
                 ),
                 // SAFETY: `slot` is valid for writing a wait queue head; the name and the lock
@@ -222,6 +235,7 @@ impl Kqueue {
                 owner: OwnerPid::current(),
                 closed: AtomicBool::new(false),
                 queued: AtomicUsize::new(0),
+                adopting: AtomicUsize::new(0),
             }),
             GFP_KERNEL,
         )
@@ -253,6 +267,36 @@ impl Kqueue {
         let key = (bindings::POLLIN | bindings::POLLRDNORM) as usize;
         // SAFETY: `wq` was initialised in `new` and lives as long as `self`.
         unsafe { bindings::__wake_up(self.wq.get(), bindings::TASK_NORMAL, 0, key as *mut c_void) };
+    }
+
+    /// Puts a knote created by `NOTE_TRACK` on the adoption list and wakes a waiter, which
+    /// registers it. Atomic context; gives `a` back if there is no memory.
+    pub(crate) fn queue_adoption(&self, a: Adoption) -> Result<(), Adoption> {
+        {
+            let mut rd = self.ready.lock();
+            if rd.adopt.reserve(1, GFP_ATOMIC).is_err() {
+                return Err(a);
+            }
+            rd.adopt.push_within_capacity(a).map_err(|e| e.0)?;
+            self.adopting.store(rd.adopt.len(), Ordering::Relaxed);
+        }
+        self.wake(0);
+        Ok(())
+    }
+
+    /// Registers the knotes on the adoption list. The kqueue mutex is held.
+    fn adopt(&self, st: &mut KqState) {
+        if self.adopting.load(Ordering::Relaxed) == 0 {
+            return;
+        }
+        let pending = {
+            let mut rd = self.ready.lock();
+            self.adopting.store(0, Ordering::Relaxed);
+            core::mem::take(&mut rd.adopt)
+        };
+        for a in pending {
+            filter_proc::adopt(self, &mut st.knotes, a);
+        }
     }
 
     /// Number of queued knotes (`data` of `EVFILT_READ` on a kqueue).
@@ -365,6 +409,8 @@ impl Kqueue {
         // One mutex section applies the changes, sweeps and takes the first look at the ready
         // list; the mutex is dropped only to sleep.
         let mut st = self.state.lock();
+        // Children tracked since the last call are known before any change names them.
+        self.adopt(&mut st);
         let mut room = nevents;
         let mut nerrors = 0isize;
         for _ in 0..nchanges {
@@ -535,6 +581,7 @@ impl Kqueue {
         out: &mut UserSliceWriter,
         max: usize,
     ) -> Result<usize> {
+        self.adopt(&mut st);
         let mut total = 0usize;
         let mut again = List::<Knote, 0>::new();
         let mut nagain = 0usize;
@@ -703,7 +750,8 @@ impl Kqueue {
             if self.closed.load(Ordering::Acquire) {
                 break Err(EBADF);
             }
-            if self.queued.load(Ordering::Relaxed) > 0 {
+            if self.queued.load(Ordering::Relaxed) > 0 || self.adopting.load(Ordering::Relaxed) > 0
+            {
                 break Ok(true);
             }
             // SAFETY: `task` is the current task.
@@ -743,7 +791,7 @@ impl Kqueue {
         // visible before we look at the ready list, so an activation either sees us or we
         // see its knote.
         barrier::smp_mb(barrier::Full);
-        if self.queued.load(Ordering::Relaxed) == 0 {
+        if self.queued.load(Ordering::Relaxed) == 0 && self.adopting.load(Ordering::Relaxed) == 0 {
             0
         } else {
             bindings::POLLIN | bindings::POLLRDNORM
@@ -778,6 +826,21 @@ impl Kqueue {
             let mut rd = self.ready.lock();
             // Not the last references: `knotes` still holds one of each.
             while rd.pop(&self.queued).is_some() {}
+        }
+        // Children tracked but not registered. Each came from a watch detached above or in
+        // an earlier round, so the list runs dry.
+        loop {
+            let pending = {
+                let mut rd = self.ready.lock();
+                self.adopting.store(0, Ordering::Relaxed);
+                core::mem::take(&mut rd.adopt)
+            };
+            if pending.is_empty() {
+                break;
+            }
+            for a in pending {
+                a.abandon();
+            }
         }
         drop(st);
         drop(knotes);

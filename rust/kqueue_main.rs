@@ -12,7 +12,7 @@
 //! - `kqueue.rs`: the kqueue object, its locking and the `kevent()` engine;
 //! - `knote.rs`: knotes and their state;
 //! - `filter.rs`: the filter interface; `filter_user.rs`, `filter_timer.rs`, `filter_fd.rs`,
-//!   `filter_vnode.rs` (with `kq_vnode.c`): the filters;
+//!   `filter_vnode.rs` (with `kq_vnode.c`), `filter_proc.rs` (with `kq_proc.c`): the filters;
 //! - `uapi.rs`: the ABI mirror.
 
 #![crate_name = "kqueue"]
@@ -27,6 +27,7 @@ use kernel::{
 
 mod filter;
 mod filter_fd;
+mod filter_proc;
 mod filter_timer;
 mod filter_user;
 mod filter_vnode;
@@ -169,7 +170,8 @@ impl kernel::Module for KqueueModule {
     fn init(_module: &'static ThisModule) -> Result<Self> {
         filter_timer::init();
         kqueue::init();
-        filter_vnode::init()?;
+        filter_proc::init()?;
+        filter_vnode::init().inspect_err(|_| filter_proc::fini())?;
         let register = || -> Result<KBox<Opaque<bindings::miscdevice>>> {
             let misc = KBox::new(Opaque::<bindings::miscdevice>::zeroed(), GFP_KERNEL)?;
             let raw = misc.get();
@@ -184,7 +186,10 @@ impl kernel::Module for KqueueModule {
             })?;
             Ok(misc)
         };
-        let misc = register().inspect_err(|_| filter_vnode::fini())?;
+        let misc = register().inspect_err(|_| {
+            filter_vnode::fini();
+            filter_proc::fini();
+        })?;
         Ok(Self { misc })
     }
 }
@@ -197,5 +202,6 @@ impl Drop for KqueueModule {
         kqueue::fini();
         filter_timer::fini();
         filter_vnode::fini();
+        filter_proc::fini();
     }
 }

@@ -79,7 +79,10 @@ const _: () = {
 pub(crate) const EVFILT_READ: i16 = -1;
 pub(crate) const EVFILT_WRITE: i16 = -2;
 pub(crate) const EVFILT_VNODE: i16 = -4;
+pub(crate) const EVFILT_PROC: i16 = -5;
+pub(crate) const EVFILT_SIGNAL: i16 = -6;
 pub(crate) const EVFILT_TIMER: i16 = -7;
+pub(crate) const EVFILT_PROCDESC: i16 = -8;
 pub(crate) const EVFILT_USER: i16 = -11;
 pub(crate) const EVFILT_EMPTY: i16 = -13;
 
@@ -127,6 +130,14 @@ pub(crate) const NOTE_FFCOPY: u32 = 0xc000_0000;
 pub(crate) const NOTE_FFCTRLMASK: u32 = 0xc000_0000;
 pub(crate) const NOTE_FFLAGSMASK: u32 = 0x00ff_ffff;
 pub(crate) const NOTE_TRIGGER: u32 = 0x0100_0000;
+
+// EVFILT_PROC / EVFILT_PROCDESC.
+pub(crate) const NOTE_EXIT: u32 = 0x8000_0000;
+pub(crate) const NOTE_FORK: u32 = 0x4000_0000;
+pub(crate) const NOTE_EXEC: u32 = 0x2000_0000;
+pub(crate) const NOTE_TRACK: u32 = 0x0000_0001;
+pub(crate) const NOTE_TRACKERR: u32 = 0x0000_0002;
+pub(crate) const NOTE_CHILD: u32 = 0x0000_0004;
 
 // EVFILT_TIMER.
 pub(crate) const NOTE_SECONDS: u32 = 0x0001;

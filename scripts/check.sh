@@ -42,8 +42,7 @@ checkpatch() {
 	# Kernel-side C: the UAPI header and the selftests (kernel coding style).
 	"$src/scripts/checkpatch.pl" --no-tree --quiet --terse --show-types \
 		--ignore SPDX_LICENSE_TAG,FILE_PATH_CHANGES,NEW_TYPEDEFS,MACRO_ARG_REUSE \
-		-f include/uapi/linux/kqueue.h rust/kq_glue.c rust/kq_glue.h rust/kq_vnode.c rust/kq_vnode.h \
-		selftests/*.c selftests/*.h \
+		-f include/uapi/linux/kqueue.h rust/*.c rust/*.h selftests/*.c selftests/*.h \
 		selftests/bench/*.c
 }
 

@@ -1,10 +1,9 @@
 //! Watches a pipe, a signal, a timer and a user event on one kqueue and
 //! prints what arrives.
 //!
-//! The module does not implement EVFILT_READ and EVFILT_SIGNAL yet: their
-//! registrations fail with EINVAL, which is reported as a note. The timer and
-//! the user event must arrive; the program exits 0 when they did and 1 on any
-//! other failure.
+//! A filter the kernel does not support fails with EINVAL, which is reported as
+//! a note. The timer and the user event must arrive; the program exits 0 when
+//! they did and 1 on any other failure.
 
 use std::io::{self, Write};
 use std::os::fd::AsRawFd;

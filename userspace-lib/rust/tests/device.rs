@@ -9,8 +9,8 @@ use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::time::{Duration, Instant};
 
 use kqueue_linux::{
-    kevent, kqueue, kqueuex, raw, Event, EventFilter, EventFlags, UserDefinedFlags, UserFlags,
-    VnodeEvents,
+    kevent, kqueue, kqueuex, raw, Event, EventFilter, EventFlags, ProcessEvents, UserDefinedFlags,
+    UserFlags, VnodeEvents,
 };
 
 /// Flip to true once the module implements EVFILT_READ.
@@ -552,4 +552,73 @@ fn vnode_filter() {
         0,
     );
     assert_eq!(errno(apply(&kq, &[bad])), EINVAL);
+}
+
+#[test]
+fn proc_exit_status() {
+    let kq = kq_or_skip!("proc_exit_status");
+    // The child exits with 3 once its stdin is closed.
+    let mut child = std::process::Command::new("/bin/sh")
+        .args(["-c", "read x; exit 3"])
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn /bin/sh");
+    let pid = child.id() as i32;
+    let watch = EventFilter::Proc {
+        pid,
+        flags: ProcessEvents::EXIT,
+    };
+    apply(&kq, &[Event::new(watch, EventFlags::ADD, 5)]).unwrap();
+    assert!(collect(&kq, Duration::ZERO).is_empty(), "still running");
+
+    drop(child.stdin.take());
+    let evs = collect(&kq, Duration::from_secs(10));
+    assert_eq!(evs.len(), 1, "{evs:?}");
+    assert_eq!(evs[0].filter(), watch);
+    assert_eq!(evs[0].udata(), 5);
+    // wait(2) format: exited with 3.
+    assert_eq!(evs[0].data(), 3 << 8);
+    assert!(evs[0]
+        .flags()
+        .contains(EventFlags::EOF | EventFlags::ONESHOT | EventFlags::CLEAR));
+    // Not reaped by the kqueue: the parent still gets the status.
+    let status = child.try_wait().expect("try_wait").expect("exited");
+    assert_eq!(status.code(), Some(3));
+}
+
+#[test]
+fn signal_counts_generations() {
+    let kq = kq_or_skip!("signal_counts_generations");
+    // SIGWINCH is ignored by default: ignored signals are counted too.
+    const SIGWINCH: i32 = 28;
+    let watch = EventFilter::Signal {
+        signal: SIGWINCH,
+        times: 0,
+    };
+    apply(&kq, &[Event::new(watch, EventFlags::ADD, 6)]).unwrap();
+    let me = rustix::process::getpid();
+    for _ in 0..2 {
+        rustix::process::kill_process(me, rustix::process::Signal::WINCH).unwrap();
+    }
+    let evs = collect(&kq, Duration::ZERO);
+    assert_eq!(evs.len(), 1, "{evs:?}");
+    assert_eq!(
+        evs[0].filter(),
+        EventFilter::Signal {
+            signal: SIGWINCH,
+            times: 2
+        }
+    );
+    assert!(evs[0].flags().contains(EventFlags::CLEAR));
+    // EV_CLEAR: the count restarts.
+    assert!(collect(&kq, Duration::ZERO).is_empty());
+    // Not a signal number: EINVAL.
+    let bad = EventFilter::Signal {
+        signal: 65,
+        times: 0,
+    };
+    assert_eq!(
+        errno(apply(&kq, &[Event::new(bad, EventFlags::ADD, 0)])),
+        EINVAL
+    );
 }

@@ -1,0 +1,601 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * kqueue: process and signal events, the C part (EVFILT_PROC,
+ * EVFILT_PROCDESC, EVFILT_SIGNAL). filter_proc.rs is the Rust part: it owns
+ * the knotes and decides what to report.
+ *
+ * A watch (struct kq_procwatch) connects one knote to one process, named by
+ * the struct pid of its thread group. Its event sources:
+ *
+ * - Exit: a wait_queue_entry on pid->wait_pidfd, the wait queue pidfd
+ *   poll() uses. The kernel wakes it when the thread group is dead and its
+ *   leader a zombie (do_notify_pidfd() from do_notify_parent(), under
+ *   tasklist_lock), and when the task is reaped (__unhash_process()). The
+ *   wake function looks at the leader: once it is a zombie with no thread
+ *   left, the exit status is read as wait(2) with WNOWAIT reads it
+ *   (group_exit_code after a group exit, else the leader's exit_code), and
+ *   handed to kq_proc_exited(). This is the moment the process becomes
+ *   waitable, so a NOTE_EXIT reader can reap it at once; sched_process_exit
+ *   would be too early (it fires per thread, before the zombie state and the
+ *   final status exist).
+ * - Fork and exec: probes on the sched_process_fork and sched_process_exec
+ *   tracepoints. Fork fires in the parent before the child first runs, so
+ *   NOTE_TRACK can watch the child before it can fork, exec or exit.
+ * - Signals: a probe on signal_generate, which fires under the target's
+ *   siglock for every generation attempt, ignored and already pending ones
+ *   included, with the outcome as its last argument.
+ *
+ * The tracepoints are not exported symbols: for_each_kernel_tracepoint()
+ * finds them by name at module init and tracepoint_probe_register() (which
+ * is exported) connects a probe. Probes are registered only while some
+ * watch needs them (kq_probe_get/put), and for KQ_PROBE_LINGER after the
+ * last one goes: registering patches kernel text, so a program that adds and
+ * deletes a knote in a loop must not pay for that each time. Probes still
+ * running after the unregistration only look at the registry, which
+ * outlives them, and module exit waits for them with
+ * tracepoint_synchronize_unregister().
+ *
+ * Registry: watches that a probe must find are in kq_proc_hash, keyed by the
+ * struct pid pointer of the watched thread group. kq_proc_lock protects it
+ * and is irq-safe, because signal_generate fires in hard interrupt context
+ * too (POSIX timers). A probe looks at one bucket, so its cost does not grow
+ * with the number of watches elsewhere.
+ *
+ * Lock order: siglock (signal_generate) or tasklist_lock (exit) ->
+ * kq_proc_lock -> pid->wait_pidfd.lock -> the kqueue's ready lock -> the
+ * kqueue's wait-queue lock. Callbacks into Rust only update a knote and
+ * queue it; a watch is destroyed in process context, after which no
+ * callback refers to its knote any more.
+ *
+ * Permission (EVFILT_PROC): the rule of kill(2). The caller's real or
+ * effective uid must equal the target's real or saved uid, or the caller
+ * must have CAP_KILL in the target's user namespace; otherwise EACCES (the
+ * errno kevent(2) documents for a filter the caller may not register).
+ * ptrace_may_access() is not exported. EVFILT_PROCDESC needs no check: the
+ * pidfd is the capability, as for PIDFD_GET_INFO.
+ */
+
+#include <linux/capability.h>
+#include <linux/cred.h>
+#include <linux/err.h>
+#include <linux/file.h>
+#include <linux/fs.h>
+#include <linux/hash.h>
+#include <linux/magic.h>
+#include <linux/mutex.h>
+#include <linux/pid.h>
+#include <linux/pid_namespace.h>
+#include <linux/pidfd.h>
+#include <linux/rcupdate.h>
+#include <linux/sched/signal.h>
+#include <linux/slab.h>
+#include <linux/spinlock.h>
+#include <linux/threads.h>
+#include <linux/tracepoint.h>
+#include <linux/wait.h>
+#include <linux/workqueue.h>
+#include <trace/events/signal.h>
+
+#include "kq_proc.h"
+
+enum kq_watch_kind {
+	KQ_WATCH_PROC,		/* EVFILT_PROC: exit, fork, exec */
+	KQ_WATCH_PROCDESC,	/* EVFILT_PROCDESC: exit only */
+	KQ_WATCH_SIGNAL,	/* EVFILT_SIGNAL */
+};
+
+struct kq_procwatch {
+	struct hlist_node node;		/* in kq_proc_hash; unhashed if no probe needs it */
+	struct pid *pid;		/* counted: the watched thread group */
+	/*
+	 * The watcher's pid namespace, for NOTE_TRACK child idents. Not
+	 * counted: it is an ancestor of (or equal to) the namespace of @pid,
+	 * which @pid's reference keeps alive, since the watcher can see @pid.
+	 */
+	struct pid_namespace *ns;
+	void *ctx;			/* the knote */
+	struct file *file;		/* EVFILT_PROCDESC: the pidfd, counted */
+	wait_queue_entry_t wait;	/* on pid->wait_pidfd while @hooked */
+	bool hooked;
+	enum kq_watch_kind kind;
+	int sig;			/* EVFILT_SIGNAL: the signal */
+};
+
+static void kq_probe_fork(void *data, struct task_struct *parent,
+			  struct task_struct *child);
+static void kq_probe_exec(void *data, struct task_struct *p, pid_t old_pid,
+			  struct linux_binprm *bprm);
+static void kq_probe_signal(void *data, int sig, struct kernel_siginfo *info,
+			    struct task_struct *task, int group, int result);
+
+/* A tracepoint probe, registered while @users > 0 (and a little longer). */
+struct kq_probe {
+	const char *name;
+	void *func;
+	struct tracepoint *tp;	/* found at init; NULL if the kernel has none */
+	/*
+	 * Watches that need the probe. Changed under kq_probe_mutex, except
+	 * by NOTE_TRACK in probe context, which only counts up from a value
+	 * its parent watch keeps above zero, and back.
+	 */
+	atomic_t users;
+	bool registered;	/* under kq_probe_mutex */
+	bool ever;		/* registered at least once: sync at exit */
+};
+
+enum { KQ_PROBE_FORK, KQ_PROBE_EXEC, KQ_PROBE_SIGNAL, KQ_NPROBES };
+
+static struct kq_probe kq_probes[KQ_NPROBES] = {
+	[KQ_PROBE_FORK] = { .name = "sched_process_fork", .func = kq_probe_fork },
+	[KQ_PROBE_EXEC] = { .name = "sched_process_exec", .func = kq_probe_exec },
+	[KQ_PROBE_SIGNAL] = { .name = "signal_generate", .func = kq_probe_signal },
+};
+
+static DEFINE_MUTEX(kq_probe_mutex);
+
+/* How long an unused probe stays registered. */
+#define KQ_PROBE_LINGER (HZ)
+
+static void kq_probe_idle_fn(struct work_struct *work);
+static DECLARE_DELAYED_WORK(kq_probe_idle, kq_probe_idle_fn);
+
+#define KQ_PROC_HASH_BITS 8
+static struct hlist_head kq_proc_hash[1 << KQ_PROC_HASH_BITS];
+static DEFINE_SPINLOCK(kq_proc_lock);
+
+static struct hlist_head *kq_proc_bucket(struct pid *pid)
+{
+	return &kq_proc_hash[hash_ptr(pid, KQ_PROC_HASH_BITS)];
+}
+
+static void kq_find_tracepoint(struct tracepoint *tp, void *priv)
+{
+	int i;
+
+	for (i = 0; i < KQ_NPROBES; i++)
+		if (!strcmp(tp->name, kq_probes[i].name))
+			kq_probes[i].tp = tp;
+}
+
+int kq_proc_init(void)
+{
+	int i;
+
+	for_each_kernel_tracepoint(kq_find_tracepoint, NULL);
+	for (i = 0; i < KQ_NPROBES; i++)
+		if (!kq_probes[i].tp)
+			pr_warn("kqueue: no tracepoint %s\n", kq_probes[i].name);
+	return 0;
+}
+
+void kq_proc_fini(void)
+{
+	bool sync = false;
+	int i;
+
+	/* Every kqueue is closed: every watch is gone. */
+	cancel_delayed_work_sync(&kq_probe_idle);
+	mutex_lock(&kq_probe_mutex);
+	for (i = 0; i < KQ_NPROBES; i++) {
+		struct kq_probe *p = &kq_probes[i];
+
+		WARN_ON_ONCE(atomic_read(&p->users));
+		if (p->registered)
+			tracepoint_probe_unregister(p->tp, p->func, NULL);
+		p->registered = false;
+		sync |= p->ever;
+	}
+	mutex_unlock(&kq_probe_mutex);
+	/* No probe may still run when the module's text goes away. */
+	if (sync)
+		tracepoint_synchronize_unregister();
+}
+
+static int kq_probe_get(struct kq_probe *p)
+{
+	int ret = 0;
+
+	mutex_lock(&kq_probe_mutex);
+	if (!p->tp) {
+		ret = -EOPNOTSUPP;
+	} else if (!p->registered) {
+		ret = tracepoint_probe_register(p->tp, p->func, NULL);
+		if (!ret)
+			p->registered = p->ever = true;
+	}
+	if (!ret)
+		atomic_inc(&p->users);
+	mutex_unlock(&kq_probe_mutex);
+	return ret;
+}
+
+static void kq_probe_put(struct kq_probe *p)
+{
+	mutex_lock(&kq_probe_mutex);
+	if (atomic_dec_and_test(&p->users))
+		mod_delayed_work(system_dfl_wq, &kq_probe_idle, KQ_PROBE_LINGER);
+	mutex_unlock(&kq_probe_mutex);
+}
+
+/* Unregisters the probes nobody needed for KQ_PROBE_LINGER. */
+static void kq_probe_idle_fn(struct work_struct *work)
+{
+	int i;
+
+	mutex_lock(&kq_probe_mutex);
+	for (i = 0; i < KQ_NPROBES; i++) {
+		struct kq_probe *p = &kq_probes[i];
+
+		/*
+		 * Unregistering does not wait for running probes: they find
+		 * nothing of ours in the registry any more, and module exit
+		 * waits for them. If it fails (no memory), the probe stays
+		 * registered, unused, until the next try or module exit.
+		 */
+		if (p->registered && !atomic_read(&p->users) &&
+		    !tracepoint_probe_unregister(p->tp, p->func, NULL))
+			p->registered = false;
+	}
+	mutex_unlock(&kq_probe_mutex);
+}
+
+/* The probes a watch of @kind needs. */
+static int kq_watch_probes(enum kq_watch_kind kind, int probes[2])
+{
+	switch (kind) {
+	case KQ_WATCH_PROC:
+		probes[0] = KQ_PROBE_FORK;
+		probes[1] = KQ_PROBE_EXEC;
+		return 2;
+	case KQ_WATCH_SIGNAL:
+		probes[0] = KQ_PROBE_SIGNAL;
+		return 1;
+	default:
+		return 0;
+	}
+}
+
+static int kq_watch_get_probes(enum kq_watch_kind kind)
+{
+	int probes[2], n, i, ret;
+
+	n = kq_watch_probes(kind, probes);
+	for (i = 0; i < n; i++) {
+		ret = kq_probe_get(&kq_probes[probes[i]]);
+		if (ret) {
+			while (i--)
+				kq_probe_put(&kq_probes[probes[i]]);
+			return ret;
+		}
+	}
+	return 0;
+}
+
+static void kq_watch_put_probes(enum kq_watch_kind kind)
+{
+	int probes[2], n, i;
+
+	n = kq_watch_probes(kind, probes);
+	for (i = 0; i < n; i++)
+		kq_probe_put(&kq_probes[probes[i]]);
+}
+
+/*
+ * Whether the thread group of @pid has exited: its leader is a zombie (or
+ * dead) and no other thread is left. Sets *@status in wait(2) format.
+ */
+static bool kq_proc_exit_status(struct pid *pid, int *status)
+{
+	struct task_struct *task;
+	bool dead = false;
+
+	rcu_read_lock();
+	task = pid_task(pid, PIDTYPE_TGID);
+	if (task && task->exit_state && !delay_group_leader(task)) {
+		/* As wait_task_zombie() with WNOWAIT. */
+		*status = (READ_ONCE(task->signal->flags) & SIGNAL_GROUP_EXIT) ?
+			  READ_ONCE(task->signal->group_exit_code) :
+			  READ_ONCE(task->exit_code);
+		dead = true;
+	}
+	rcu_read_unlock();
+	return dead;
+}
+
+/* Wake function on pid->wait_pidfd: atomic context, under its lock. */
+static int kq_proc_wake(wait_queue_entry_t *wait, unsigned int mode, int sync,
+			void *key)
+{
+	struct kq_procwatch *w = container_of(wait, struct kq_procwatch, wait);
+	int status;
+
+	if (kq_proc_exit_status(w->pid, &status))
+		kq_proc_exited(w->ctx, status);
+	else if (!pid_has_task(w->pid, PIDTYPE_TGID))
+		/*
+		 * Reaped without a zombie wake-up first: not expected, the
+		 * kernel wakes at the zombie transition before the reap. The
+		 * status is gone; report the exit rather than nothing.
+		 */
+		kq_proc_exited(w->ctx, 0);
+	return 0;
+}
+
+static void kq_watch_hook(struct kq_procwatch *w)
+{
+	init_waitqueue_func_entry(&w->wait, kq_proc_wake);
+	add_wait_queue(&w->pid->wait_pidfd, &w->wait);
+	w->hooked = true;
+}
+
+static void kq_watch_hash(struct kq_procwatch *w)
+{
+	unsigned long flags;
+
+	spin_lock_irqsave(&kq_proc_lock, flags);
+	hlist_add_head(&w->node, kq_proc_bucket(w->pid));
+	spin_unlock_irqrestore(&kq_proc_lock, flags);
+}
+
+/*
+ * Allocates a watch of @kind on @pid (whose reference it takes over) for
+ * knote @ctx and gets the probes it needs. Process context.
+ */
+static struct kq_procwatch *kq_watch_new(struct pid *pid, void *ctx,
+					 enum kq_watch_kind kind)
+{
+	struct kq_procwatch *w;
+	int ret;
+
+	w = kzalloc_obj(*w, GFP_KERNEL);
+	if (!w) {
+		put_pid(pid);
+		return ERR_PTR(-ENOMEM);
+	}
+	INIT_HLIST_NODE(&w->node);
+	w->pid = pid;
+	w->ctx = ctx;
+	w->kind = kind;
+	w->ns = task_active_pid_ns(current);
+	ret = kq_watch_get_probes(kind);
+	if (ret) {
+		put_pid(pid);
+		kfree(w);
+		return ERR_PTR(ret);
+	}
+	return w;
+}
+
+/*
+ * Hooks the exit of @w's process. Returns -ESRCH (and leaves @w unhooked)
+ * if the process was reaped already; reports the exit at once if it is a
+ * zombie. The check follows the hook, so an exit is never missed.
+ */
+static int kq_watch_hook_exit(struct kq_procwatch *w)
+{
+	int status;
+
+	kq_watch_hook(w);
+	if (!pid_has_task(w->pid, PIDTYPE_TGID)) {
+		remove_wait_queue(&w->pid->wait_pidfd, &w->wait);
+		w->hooked = false;
+		return -ESRCH;
+	}
+	if (kq_proc_exit_status(w->pid, &status))
+		kq_proc_exited(w->ctx, status);
+	return 0;
+}
+
+/* The kill(2) rule (see the top of the file). RCU read lock held. */
+static bool kq_may_watch(struct task_struct *task)
+{
+	const struct cred *cred = current_cred();
+	const struct cred *tcred = __task_cred(task);
+
+	if (uid_eq(cred->euid, tcred->suid) || uid_eq(cred->euid, tcred->uid) ||
+	    uid_eq(cred->uid, tcred->suid) || uid_eq(cred->uid, tcred->uid))
+		return true;
+	return ns_capable_noaudit(tcred->user_ns, CAP_KILL);
+}
+
+struct kq_procwatch *kq_proc_watch_pid(__u64 nr, void *ctx)
+{
+	struct kq_procwatch *w;
+	struct task_struct *task;
+	struct pid *pid = NULL;
+	int ret = -ESRCH;
+
+	if (nr == 0 || nr > PID_MAX_LIMIT)
+		return ERR_PTR(-ESRCH);
+	rcu_read_lock();
+	/* A process: a thread id that is not a thread group's is ESRCH. */
+	task = pid_task(find_vpid((int)nr), PIDTYPE_TGID);
+	if (task) {
+		ret = kq_may_watch(task) ? 0 : -EACCES;
+		if (!ret)
+			pid = get_pid(task_tgid(task));
+	}
+	rcu_read_unlock();
+	if (ret)
+		return ERR_PTR(ret);
+
+	w = kq_watch_new(pid, ctx, KQ_WATCH_PROC);
+	if (IS_ERR(w))
+		return w;
+	kq_watch_hash(w);
+	ret = kq_watch_hook_exit(w);
+	if (ret) {
+		kq_procwatch_destroy(w);
+		return ERR_PTR(ret);
+	}
+	return w;
+}
+
+struct kq_procwatch *kq_proc_watch_pidfd(unsigned int fd, void *ctx)
+{
+	struct kq_procwatch *w;
+	struct file *file;
+	int ret;
+
+	file = fget(fd);
+	if (!file)
+		return ERR_PTR(-EBADF);
+	/*
+	 * pidfd_pid() is not exported: a pidfd is a file of pidfs, whose
+	 * inodes carry their struct pid in i_private. Thread pidfds
+	 * (PIDFD_THREAD) name a thread, not a process: not supported.
+	 */
+	if (file_inode(file)->i_sb->s_magic != PID_FS_MAGIC ||
+	    (file->f_flags & PIDFD_THREAD)) {
+		fput(file);
+		return ERR_PTR(-EINVAL);
+	}
+	w = kq_watch_new(get_pid(file_inode(file)->i_private), ctx,
+			 KQ_WATCH_PROCDESC);
+	if (IS_ERR(w)) {
+		fput(file);
+		return w;
+	}
+	w->file = file;
+	ret = kq_watch_hook_exit(w);
+	if (ret) {
+		kq_procwatch_destroy(w);
+		return ERR_PTR(ret);
+	}
+	return w;
+}
+
+struct kq_procwatch *kq_proc_watch_signal(__u64 sig, void *ctx)
+{
+	struct kq_procwatch *w;
+
+	if (sig == 0 || sig > _NSIG)
+		return ERR_PTR(-EINVAL);
+	/* The caller is the kqueue's owner: count for its thread group. */
+	w = kq_watch_new(get_task_pid(current, PIDTYPE_TGID), ctx,
+			 KQ_WATCH_SIGNAL);
+	if (IS_ERR(w))
+		return w;
+	w->sig = (int)sig;
+	kq_watch_hash(w);
+	return w;
+}
+
+void kq_procwatch_destroy(struct kq_procwatch *w)
+{
+	unsigned long flags;
+
+	/* After these two, no probe and no wake-up refers to w->ctx. */
+	spin_lock_irqsave(&kq_proc_lock, flags);
+	hlist_del_init(&w->node);
+	spin_unlock_irqrestore(&kq_proc_lock, flags);
+	if (w->hooked)
+		remove_wait_queue(&w->pid->wait_pidfd, &w->wait);
+	kq_watch_put_probes(w->kind);
+	if (w->file)
+		fput(w->file);
+	put_pid(w->pid);
+	kfree(w);
+}
+
+struct file *kq_procwatch_file(struct kq_procwatch *w)
+{
+	return w->file;
+}
+
+/*
+ * NOTE_TRACK: watches the new child @child (a struct pid) of @parent's
+ * process for knote @ctx. Called from the fork probe through
+ * kq_proc_forked(), with kq_proc_lock held, before the child first runs.
+ */
+struct kq_procwatch *kq_procwatch_track(struct kq_procwatch *parent,
+					void *child, void *ctx)
+{
+	struct kq_procwatch *w;
+
+	lockdep_assert_held(&kq_proc_lock);
+	w = kzalloc_obj(*w, GFP_ATOMIC);
+	if (!w)
+		return NULL;
+	w->pid = get_pid(child);
+	w->ns = parent->ns;
+	w->ctx = ctx;
+	w->kind = KQ_WATCH_PROC;
+	/* @parent holds the probes: the counts are above zero. */
+	atomic_inc(&kq_probes[KQ_PROBE_FORK].users);
+	atomic_inc(&kq_probes[KQ_PROBE_EXEC].users);
+	kq_watch_hook(w);
+	hlist_add_head(&w->node, kq_proc_bucket(w->pid));
+	return w;
+}
+
+/* Undoes kq_procwatch_track() in the same probe call. */
+void kq_procwatch_untrack(struct kq_procwatch *w)
+{
+	lockdep_assert_held(&kq_proc_lock);
+	hlist_del_init(&w->node);
+	remove_wait_queue(&w->pid->wait_pidfd, &w->wait);
+	/* Neither reaches zero: the parent watch and the child task hold on. */
+	atomic_dec(&kq_probes[KQ_PROBE_FORK].users);
+	atomic_dec(&kq_probes[KQ_PROBE_EXEC].users);
+	put_pid(w->pid);
+	kfree(w);
+}
+
+static void kq_probe_fork(void *data, struct task_struct *parent,
+			  struct task_struct *child)
+{
+	struct pid *ppid, *cpid;
+	struct kq_procwatch *w;
+	struct hlist_node *tmp;
+	unsigned long flags;
+
+	/* A new thread is not a new process. */
+	if (!thread_group_leader(child))
+		return;
+	ppid = task_tgid(parent);
+	cpid = task_tgid(child);
+	spin_lock_irqsave(&kq_proc_lock, flags);
+	/* NOTE_TRACK may add watches (of another pid) to this bucket. */
+	hlist_for_each_entry_safe(w, tmp, kq_proc_bucket(ppid), node)
+		if (w->pid == ppid && w->kind == KQ_WATCH_PROC)
+			kq_proc_forked(w->ctx, w, cpid, pid_nr_ns(cpid, w->ns));
+	spin_unlock_irqrestore(&kq_proc_lock, flags);
+}
+
+static void kq_probe_exec(void *data, struct task_struct *p, pid_t old_pid,
+			  struct linux_binprm *bprm)
+{
+	struct pid *pid = task_tgid(p);
+	struct kq_procwatch *w;
+	unsigned long flags;
+
+	spin_lock_irqsave(&kq_proc_lock, flags);
+	hlist_for_each_entry(w, kq_proc_bucket(pid), node)
+		if (w->pid == pid && w->kind == KQ_WATCH_PROC)
+			kq_proc_exec(w->ctx);
+	spin_unlock_irqrestore(&kq_proc_lock, flags);
+}
+
+/* Under @task's siglock, interrupts off. */
+static void kq_probe_signal(void *data, int sig, struct kernel_siginfo *info,
+			    struct task_struct *task, int group, int result)
+{
+	struct kq_procwatch *w;
+	unsigned long flags;
+	struct pid *pid;
+
+	/* An rt signal the queue had no room for was not generated. */
+	if (result == TRACE_SIGNAL_OVERFLOW_FAIL)
+		return;
+	/* Like FreeBSD, an ignored SIGCHLD is not counted (SIG_DFL is). */
+	if (sig == SIGCHLD &&
+	    task->sighand->action[SIGCHLD - 1].sa.sa_handler == SIG_IGN)
+		return;
+	pid = task_tgid(task);
+	spin_lock_irqsave(&kq_proc_lock, flags);
+	hlist_for_each_entry(w, kq_proc_bucket(pid), node)
+		if (w->pid == pid && w->kind == KQ_WATCH_SIGNAL && w->sig == sig)
+			kq_signal_generated(w->ctx);
+	spin_unlock_irqrestore(&kq_proc_lock, flags);
+}

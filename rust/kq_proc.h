@@ -1,0 +1,40 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * kqueue: interface between filter_proc.rs and kq_proc.c (EVFILT_PROC,
+ * EVFILT_PROCDESC, EVFILT_SIGNAL). filter_proc.rs declares the same
+ * functions; keep both in step.
+ */
+#ifndef KQ_PROC_H
+#define KQ_PROC_H
+
+#include <linux/types.h>
+
+struct kq_procwatch;
+struct file;
+
+int kq_proc_init(void);
+void kq_proc_fini(void);
+
+struct kq_procwatch *kq_proc_watch_pid(__u64 nr, void *ctx);
+struct kq_procwatch *kq_proc_watch_pidfd(unsigned int fd, void *ctx);
+struct kq_procwatch *kq_proc_watch_signal(__u64 sig, void *ctx);
+void kq_procwatch_destroy(struct kq_procwatch *w);
+struct file *kq_procwatch_file(struct kq_procwatch *w);
+
+/* Only from kq_proc_forked(), i.e. with kq_proc_lock held. */
+struct kq_procwatch *kq_procwatch_track(struct kq_procwatch *parent,
+					void *child, void *ctx);
+void kq_procwatch_untrack(struct kq_procwatch *w);
+
+/*
+ * Implemented in Rust (filter_proc.rs). Called in atomic context: the
+ * first two and the last with kq_proc_lock held, kq_proc_exited() under the
+ * pid's wait-queue lock.
+ */
+void kq_proc_exec(void *ctx);
+void kq_proc_forked(void *ctx, struct kq_procwatch *w, void *child,
+		    __s32 child_nr);
+void kq_proc_exited(void *ctx, __s32 status);
+void kq_signal_generated(void *ctx);
+
+#endif /* KQ_PROC_H */
