@@ -17,6 +17,10 @@
 //!
 //! `EVFILT_EMPTY` applies to sockets only (send queue empty).
 //!
+//! Regular files have no wait queue that tells when they grow: an `EVFILT_READ` knote on one
+//! also holds an fsnotify watch on the file (`filter_vnode::watch_growth`), whose events only
+//! set `triggered`, so the knote is measured again after every write.
+//!
 //! A kqueue may watch another kqueue (one level: a kqueue that watches a kqueue cannot be
 //! watched, and a watched kqueue cannot watch one), so nesting is bounded and loops are
 //! impossible.
@@ -31,6 +35,7 @@ use kernel::{
 };
 
 use crate::filter::{Check, Filter};
+use crate::filter_vnode::VnodeWatch;
 use crate::glue::{self, FdState, PollWatch};
 use crate::knote::{Knote, KnoteState};
 use crate::kqueue::Kqueue;
@@ -75,6 +80,9 @@ pub(crate) struct FdWatch {
     /// `KQ_FD_*` of the file when it was attached (a socket may become a listener later;
     /// the other kinds never change).
     kind: u32,
+    /// `EVFILT_READ` on a regular file: the fsnotify watch that wakes the knote when the file
+    /// is written (it may have grown).
+    growth: Option<VnodeWatch>,
 }
 
 // SAFETY: The watch is only used under the owning kqueue's mutex, from any thread.
@@ -229,12 +237,20 @@ impl Filter for FdFilter {
         };
         // The watch holds the reference now; the knote keeps the pointer for `is_stale`.
         kn.file.store(file, Ordering::Relaxed);
+        let growth = if self.0 == Which::Read && kind == glue::KQ_FD_REGULAR {
+            // SAFETY: The poll watch holds a reference to `file`; `detach` ends the growth
+            // watch before the knote goes away.
+            unsafe { crate::filter_vnode::watch_growth(file, kn) }
+        } else {
+            None
+        };
         kn.kq().activate(kn.as_arc_borrow(), |st| {
             // INVARIANT: `watch` comes from `kq_pollwatch_create`.
             st.fd = NonNull::new(watch).map(|watch| FdWatch {
                 watch,
                 target,
                 kind,
+                growth,
             });
             // Look at the file once: it may be ready already.
             st.triggered = true;
@@ -261,6 +277,9 @@ impl Filter for FdFilter {
         };
         kn.file.store(core::ptr::null_mut(), Ordering::Relaxed);
         if let Some(fd) = fd {
+            if let Some(growth) = fd.growth {
+                crate::filter_vnode::unwatch_growth(growth);
+            }
             if let Some(target) = fd.target {
                 Kqueue::unnest(kn.kq(), target);
             }

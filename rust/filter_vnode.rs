@@ -23,6 +23,8 @@
 use core::ptr::NonNull;
 
 use kernel::{
+    bindings,
+    error::from_err_ptr,
     prelude::*,
     sync::{Arc, ArcBorrow},
 };
@@ -51,10 +53,17 @@ pub(crate) struct VnodeWatchC {
     _private: [u8; 0],
 }
 
+// `struct file` holds a zero-sized array, which the lint flags; only pointers cross here.
+#[expect(improper_ctypes)]
 extern "C" {
     fn kq_vnode_init() -> i32;
     fn kq_vnode_exit();
     fn kq_vnode_attach(fd: u32, ctx: *mut c_void, interest: u32) -> *mut VnodeWatchC;
+    fn kq_vnode_attach_file(
+        file: *mut bindings::file,
+        ctx: *mut c_void,
+        interest: u32,
+    ) -> *mut VnodeWatchC;
     fn kq_vnode_set_interest(w: *mut VnodeWatchC, interest: u32);
     fn kq_vnode_detach(w: *mut VnodeWatchC);
     fn kq_vnode_fd_is(w: *mut VnodeWatchC, fd: u32) -> i32;
@@ -105,6 +114,9 @@ pub(crate) static VNODE: VnodeFilter = VnodeFilter;
 /// Runs in the context of the process doing the file operation, under the inode mark's
 /// spinlock (interrupts off).
 ///
+/// The knote is an `EVFILT_VNODE` knote, or an `EVFILT_READ` knote on a regular file, which
+/// watches the file's growth this way (`watch_growth`): for it the event is only a wake-up.
+///
 /// # Safety
 ///
 /// `ctx` is the knote the watch was created for; the knote is alive (its `detach` removes the
@@ -113,12 +125,46 @@ pub(crate) static VNODE: VnodeFilter = VnodeFilter;
 unsafe extern "C" fn kq_vnode_event(ctx: *mut c_void, notes: u32, eof: i32) {
     // SAFETY: Per the function's contract, `ctx` is a live knote allocated by `Arc`.
     let kn = unsafe { ArcBorrow::<Knote>::from_raw(ctx.cast()) };
+    if kn.filter != EVFILT_VNODE {
+        kn.kq().activate(kn, |st| st.triggered = true);
+        return;
+    }
     kn.kq().activate(kn, |st| {
         st.vnode.fired |= notes & st.sfflags;
         if eof != 0 {
             st.vnode.eof = true;
         }
     });
+}
+
+/// Watches the regular file `file` for writes on behalf of the `EVFILT_READ` knote `kn`, so
+/// that the knote is woken when the file grows (regular files have no wait queue to hook).
+/// `None` if the file's filesystem cannot be watched (it then has no growth wake-up).
+///
+/// # Safety
+///
+/// The caller holds a reference to `file`, and `kn` outlives the watch: the caller passes it
+/// to `unwatch_growth` before the knote can go away.
+pub(crate) unsafe fn watch_growth(
+    file: *mut bindings::file,
+    kn: &Arc<Knote>,
+) -> Option<VnodeWatch> {
+    // SAFETY: Per the function's contract.
+    let w = unsafe {
+        kq_vnode_attach_file(
+            file,
+            Arc::as_ptr(kn).cast_mut().cast(),
+            NOTE_WRITE | NOTE_EXTEND,
+        )
+    };
+    from_err_ptr(w).ok().and_then(NonNull::new).map(VnodeWatch)
+}
+
+/// Ends a `watch_growth` watch. When it returns, no event reaches the knote through it.
+pub(crate) fn unwatch_growth(w: VnodeWatch) {
+    // SAFETY: `w` came from `watch_growth` and is given back once (it is `Copy` only so that
+    // it can sit in the knote's state; the caller took it out of there).
+    unsafe { kq_vnode_detach(w.0.as_ptr()) };
 }
 
 impl VnodeFilter {

@@ -428,15 +428,26 @@ struct kq_vnode_watch *kq_vnode_attach(unsigned int fd, void *ctx,
 				       __u32 interest)
 {
 	struct kq_vnode_watch *w;
-	struct kq_vmark *vm;
-	struct inode *inode;
 	struct file *file;
-	unsigned long flags;
-	int err;
 
 	file = fget_raw(fd);
 	if (!file)
 		return ERR_PTR(-EBADF);
+	w = kq_vnode_attach_file(file, ctx, interest);
+	fput(file);
+	return w;
+}
+
+/* The caller holds a reference to @file for the duration of the call. */
+struct kq_vnode_watch *kq_vnode_attach_file(struct file *file, void *ctx,
+					    __u32 interest)
+{
+	struct kq_vnode_watch *w;
+	struct kq_vmark *vm;
+	struct inode *inode;
+	unsigned long flags;
+	int err;
+
 	inode = file_inode(file);
 	err = -EINVAL;
 	if (!kq_vnode_watchable(file))
@@ -464,10 +475,8 @@ struct kq_vnode_watch *kq_vnode_attach(unsigned int fd, void *ctx,
 	spin_unlock_irqrestore(&vm->lock, flags);
 	kq_vmark_update_mask(vm);
 	mutex_unlock(&kq_vnode_mutex);
-	fput(file);
 	return w;
 out:
-	fput(file);
 	return ERR_PTR(err);
 }
 

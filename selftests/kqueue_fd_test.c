@@ -122,6 +122,64 @@ TEST_F(fd, regular_at_eof_not_reported)
 	close(fd);
 }
 
+/* A reader at the end of a file is woken when the file grows. */
+TEST_F(fd, regular_growth_wakes_waiter)
+{
+	struct waiter w;
+	struct kevent ev;
+	int fd;
+
+	fd = tmp_file(100);
+	ASSERT_GE(fd, 0);
+	ASSERT_EQ(0, kq_fd_add(self->kq, fd, EVFILT_READ, 0, 0, 0));
+	EXPECT_EQ(0, kev_poll_one(self->kq, &ev));
+
+	ASSERT_EQ(0, waiter_start(&w, self->kq, 5000, 50));
+	EXPECT_FALSE(waiter_done(&w));
+	/* pwrite() leaves our offset at 100: 10 bytes lie beyond it now. */
+	ASSERT_EQ(10, pwrite(fd, buf, 10, 100));
+	ASSERT_TRUE(waiter_wait(&w, 5000));
+	ASSERT_EQ(1, w.ret);
+	EXPECT_EQ((uintptr_t)fd, w.ev.ident);
+	EXPECT_EQ(EVFILT_READ, w.ev.filter);
+	EXPECT_EQ(10, w.ev.data);
+	EXPECT_LT(waiter_blocked_ms(&w), 4000);
+
+	/* Level-triggered: reported until the reader catches up. */
+	ASSERT_EQ(1, kev_poll_one(self->kq, &ev));
+	EXPECT_EQ(10, ev.data);
+	ASSERT_EQ(10, read(fd, buf, sizeof(buf)));
+	EXPECT_EQ(0, kev_poll_one(self->kq, &ev));
+	close(fd);
+}
+
+/* EV_CLEAR on a regular file: one report per growth. */
+TEST_F(fd, regular_growth_clear)
+{
+	struct kevent ev;
+	int fd;
+
+	fd = tmp_file(0);
+	ASSERT_GE(fd, 0);
+	ASSERT_EQ(0, kq_fd_add(self->kq, fd, EVFILT_READ, EV_CLEAR, 0, 0));
+	EXPECT_EQ(0, kev_poll_one(self->kq, &ev));
+
+	ASSERT_EQ(5, pwrite(fd, buf, 5, 0));
+	ASSERT_EQ(1, kev_poll_one(self->kq, &ev));
+	EXPECT_EQ(5, ev.data);
+	EXPECT_EQ(EV_CLEAR, ev.flags);
+	EXPECT_EQ(0, kev_poll_one(self->kq, &ev));
+
+	ASSERT_EQ(5, pwrite(fd, buf, 5, 5));
+	ASSERT_EQ(1, kev_poll_one(self->kq, &ev));
+	EXPECT_EQ(10, ev.data);
+
+	/* Shrinking below the offset is no growth. */
+	ASSERT_EQ(0, ftruncate(fd, 0));
+	EXPECT_EQ(0, kev_poll_one(self->kq, &ev));
+	close(fd);
+}
+
 TEST_F(fd, regular_note_file_poll)
 {
 	struct kevent ev;
