@@ -113,7 +113,7 @@ impl_list_item! {
 impl Knote {
     /// Allocates a knote for `kev` in `kq`. The filter's `attach` has not run yet.
     pub(crate) fn new(kq: &Kqueue, ops: &'static dyn Filter, kev: &KEvent) -> Result<Arc<Self>> {
-        Self::new_with(kq, ops, kev, GFP_KERNEL)
+        Self::new_with(kq, ops, kev, GFP_KERNEL_ACCOUNT)
     }
 
     /// `new` with allocation flags `gfp` (`NOTE_TRACK` creates knotes in atomic context).

@@ -25,6 +25,7 @@
 #include <linux/fs.h>
 #include <linux/net.h>
 #include <linux/pipe_fs_i.h>
+#include <linux/percpu.h>
 #include <linux/poll.h>
 #include <linux/rcupdate.h>
 #include <linux/sched/signal.h>
@@ -87,7 +88,7 @@ static void kq_queue_proc(struct file *file, wait_queue_head_t *whead,
 	if (list_empty(&w->entries)) {
 		pe = &w->first;
 	} else {
-		pe = kmalloc_obj(*pe, GFP_KERNEL);
+		pe = kmalloc_obj(*pe, GFP_KERNEL_ACCOUNT);
 		if (!pe) {
 			w->error = -ENOMEM;
 			return;
@@ -105,7 +106,7 @@ struct kq_pollwatch *kq_pollwatch_create(struct file *file, void *ctx,
 {
 	struct kq_pollwatch *w;
 
-	w = kzalloc_obj(*w, GFP_KERNEL);
+	w = kzalloc_obj(*w, GFP_KERNEL_ACCOUNT);
 	if (!w) {
 		fput(file);
 		return ERR_PTR(-ENOMEM);
@@ -291,9 +292,32 @@ void kq_fput(struct file *file)
 	fput(file);
 }
 
+/*
+ * The wait queues this CPU is waking in kq_wake_one(), innermost last. A
+ * kqueue's wake-up runs the callbacks of whatever watches it; when that is an
+ * epoll (or another file) that this kqueue watches in turn, the chain comes
+ * back to kq_wake_one() for the same queue, whose lock is held further up.
+ * epoll cannot see such a loop through a kqueue, and the module cannot
+ * recognise epoll files (is_file_epoll() is not exported), so the loop is
+ * allowed and its re-entry is cut here: the outer wake-up of the same queue,
+ * still in progress, reaches every waiter anyway.
+ *
+ * The depth also gives the lockdep subclass of each queue's lock: a chain
+ * (kqueue -> epoll -> kqueue, or kqueue -> kqueue) takes locks of the class
+ * "kqueue::wq" inside each other, always of different queues.
+ */
+#define KQ_WAKE_DEPTH 8
+struct kq_wake_stack {
+	int depth;
+	struct wait_queue_head *wq[KQ_WAKE_DEPTH];
+};
+static DEFINE_PER_CPU(struct kq_wake_stack, kq_waking);
+
 void kq_wake_one(struct wait_queue_head *wq, __u32 key, int subclass)
 {
+	struct kq_wake_stack *ws;
 	unsigned long flags;
+	int i;
 
 	/*
 	 * Most activations happen while nobody waits. The full barrier in
@@ -304,7 +328,27 @@ void kq_wake_one(struct wait_queue_head *wq, __u32 key, int subclass)
 	 */
 	if (!wq_has_sleeper(wq))
 		return;
-	spin_lock_irqsave_nested(&wq->lock, flags, subclass);
+
+	/* Interrupts off: nothing else runs on this CPU while we use @ws. */
+	local_irq_save(flags);
+	ws = this_cpu_ptr(&kq_waking);
+	for (i = 0; i < ws->depth; i++)
+		if (ws->wq[i] == wq)
+			goto out;
+	/*
+	 * Deeper chains than any real program builds: refusing to go on is
+	 * better than overflowing the stack (or lockdep's subclasses); the
+	 * outer wake-ups still run.
+	 */
+	subclass += ws->depth;
+	if (ws->depth == KQ_WAKE_DEPTH ||
+	    (unsigned long)subclass >= MAX_LOCKDEP_SUBCLASSES)
+		goto out;
+	ws->wq[ws->depth++] = wq;
+	spin_lock_nested(&wq->lock, subclass);
 	__wake_up_locked_key(wq, TASK_NORMAL, poll_to_key((__poll_t)key));
-	spin_unlock_irqrestore(&wq->lock, flags);
+	spin_unlock(&wq->lock);
+	ws->depth--;
+out:
+	local_irq_restore(flags);
 }

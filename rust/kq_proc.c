@@ -347,7 +347,7 @@ static struct kq_procwatch *kq_watch_new(struct pid *pid, void *ctx,
 	struct kq_procwatch *w;
 	int ret;
 
-	w = kzalloc_obj(*w, GFP_KERNEL);
+	w = kzalloc_obj(*w, GFP_KERNEL_ACCOUNT);
 	if (!w) {
 		put_pid(pid);
 		return ERR_PTR(-ENOMEM);

@@ -60,6 +60,10 @@ use crate::uapi::*;
 /// Events copied out per batch during a scan.
 const SCAN_BATCH: usize = 16;
 
+/// Children tracked by `NOTE_TRACK` that may wait for registration (`Kqueue::queue_adoption`);
+/// beyond that the parent's event carries `NOTE_TRACKERR`.
+const MAX_ADOPTIONS: usize = 4096;
+
 /// Knotes a `kevent()` call examines for closed descriptors (`Kqueue::sweep`).
 const SWEEP_BATCH: usize = 16;
 
@@ -270,11 +274,13 @@ impl Kqueue {
     }
 
     /// Puts a knote created by `NOTE_TRACK` on the adoption list and wakes a waiter, which
-    /// registers it. Atomic context; gives `a` back if there is no memory.
+    /// registers it. Atomic context; gives `a` back if there is no memory, or if
+    /// `MAX_ADOPTIONS` children are already waiting (an owner that does not call `kevent()`
+    /// while its processes fork must not pin unbounded memory).
     pub(crate) fn queue_adoption(&self, a: Adoption) -> Result<(), Adoption> {
         {
             let mut rd = self.ready.lock();
-            if rd.adopt.reserve(1, GFP_ATOMIC).is_err() {
+            if rd.adopt.len() >= MAX_ADOPTIONS || rd.adopt.reserve(1, GFP_ATOMIC).is_err() {
                 return Err(a);
             }
             rd.adopt.push_within_capacity(a).map_err(|e| e.0)?;
@@ -493,9 +499,17 @@ impl Kqueue {
                 return Err(ENOENT);
             }
             // Allocate everything that can fail before the filter attaches.
-            let node = RBTreeNodeReservation::new(GFP_KERNEL)?;
+            let node = RBTreeNodeReservation::new(GFP_KERNEL_ACCOUNT)?;
             let kn = Knote::new(self, ops, kev)?;
-            ops.attach(&kn, kev)?;
+            if let Err(e) = ops.attach(&kn, kev) {
+                // The event source may have queued the knote before the attach failed (a
+                // process that exited meanwhile): it must not stay on the ready list, where a
+                // scan would take it for the registered knote with the same key.
+                // SAFETY: The knote was never registered, so no scan (they hold the kqueue
+                // mutex, as we do) has it in a local list.
+                drop(unsafe { self.ready.lock().remove(&self.queued, &kn) });
+                return Err(e);
+            }
             st.knotes.insert(node.into_node(key, kn.clone()));
             if fl & EV_FORCEONESHOT != 0 {
                 self.activate(kn.as_arc_borrow(), |s| {
@@ -560,9 +574,16 @@ impl Kqueue {
 
     /// Unregisters `kn`. The kqueue mutex is held, and `kn` is in no scan's local list.
     fn drop_knote(&self, st: &mut KqState, kn: &Arc<Knote>) {
-        let owned = st.knotes.remove(&kn.key());
-        // After this no callback queues the knote again.
-        kn.ops.detach(kn);
+        // Only the table's own knote is detached and unregistered: another knote with the
+        // same key is not this one's business.
+        let owned = match st.knotes.get(&kn.key()) {
+            Some(cur) if Arc::ptr_eq(cur, kn) => st.knotes.remove(&kn.key()),
+            _ => None,
+        };
+        if owned.is_some() {
+            // After this no callback queues the knote again.
+            kn.ops.detach(kn);
+        }
         let queued = {
             let mut rd = self.ready.lock();
             // SAFETY: List id 0 of a knote is only ever used for its kqueue's ready list and
@@ -585,6 +606,9 @@ impl Kqueue {
         let mut total = 0usize;
         let mut again = List::<Knote, 0>::new();
         let mut nagain = 0usize;
+        // Whether this call took knotes off the ready list: it may then have swallowed the
+        // wake-up meant for another waiter (an activation that found the knote taken).
+        let mut popped = false;
         let mut result = Ok(());
         while total < max {
             if self.queued.load(Ordering::Relaxed) == 0 {
@@ -637,6 +661,7 @@ impl Kqueue {
             if empty {
                 break;
             }
+            popped = true;
             // Ask the other filters, in process context (descriptor filters poll the file).
             while let Some(kn) = candidates.pop_front() {
                 let mut ev = KEvent {
@@ -712,15 +737,15 @@ impl Kqueue {
                 self.drop_knote(&mut st, &kn);
             }
         }
-        // Nothing reported and nothing to requeue (the common idle case): no baton to pass.
-        let more = (total > 0 || !again.is_empty()) && {
+        // Nothing taken off the list (the common idle case): no baton to pass.
+        let more = popped && {
             let mut rd = self.ready.lock();
             rd.append(&self.queued, &mut again, nagain, false);
             rd.len > 0
         };
         drop(st);
-        if more && total > 0 {
-            // Pass the baton to another waiter.
+        if more {
+            // Pass the baton to another waiter (or to a poller).
             self.wake(0);
         }
         match result {

@@ -14,6 +14,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/resource.h>
 #include <sys/signalfd.h>
@@ -479,6 +480,49 @@ TEST_F(fd, kqueue_nesting_one_level)
 }
 
 /* Closing a watched kqueue: its knote goes, and so does the nesting. */
+/*
+ * A loop through epoll, which the nesting check cannot see: the kqueue is in
+ * an epoll set and watches that epoll. A wake-up of the kqueue runs the
+ * epoll's callback, which wakes the kqueue's knote on the epoll, which wakes
+ * the kqueue again: the module must cut that (a second take of the same
+ * wait-queue lock would hang the CPU), and events still flow both ways.
+ */
+TEST_F(fd, kqueue_epoll_loop)
+{
+	struct epoll_event eev = { .events = EPOLLIN };
+	struct kevent evs[8];
+	struct waiter w;
+	int ep, n, i, user = 0;
+
+	ep = epoll_create1(EPOLL_CLOEXEC);
+	ASSERT_GE(ep, 0);
+	ASSERT_EQ(0, epoll_ctl(ep, EPOLL_CTL_ADD, self->kq, &eev));
+	ASSERT_EQ(0, kq_fd_add(self->kq, ep, EVFILT_READ, 0, 0, 0));
+	ASSERT_EQ(0, kq_user_add(self->kq, 1, EV_CLEAR));
+	/* The epoll knote is looked at once and dropped: nothing is ready. */
+	EXPECT_EQ(0, kev_poll(self->kq, evs, 8));
+
+	for (i = 0; i < 3; i++) {
+		ASSERT_EQ(0, kq_user_trigger(self->kq, 1));
+		/* The epoll sees the kqueue readable. */
+		EXPECT_EQ(1, epoll_wait(ep, &eev, 1, 0));
+		n = kev_poll(self->kq, evs, 8);
+		ASSERT_GE(n, 1);
+		EXPECT_GE(find_event(evs, n, 1, EVFILT_USER), 0);
+	}
+
+	/* A thread blocked in kevent() is woken through the loop too. */
+	ASSERT_EQ(0, waiter_start(&w, self->kq, 5000, 50));
+	ASSERT_EQ(0, kq_user_trigger(self->kq, 1));
+	ASSERT_TRUE(waiter_wait(&w, 5000));
+	EXPECT_GE(w.ret, 1);
+	if (w.ret >= 1 && w.ev.filter == EVFILT_USER)
+		user = 1;
+	if (!user)
+		EXPECT_GE(find_event(evs, kev_poll(self->kq, evs, 8), 1, EVFILT_USER), 0);
+	close(ep);
+}
+
 TEST_F(fd, kqueue_close_watched)
 {
 	struct kevent ev;
