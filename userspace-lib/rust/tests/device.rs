@@ -13,7 +13,6 @@ use kqueue_linux::{
     UserFlags, VnodeEvents,
 };
 
-/// Flip to true once the module implements EVFILT_READ.
 const ENOENT: i32 = 2;
 const EBADF: i32 = 9;
 const EINVAL: i32 = 22;
@@ -616,6 +615,88 @@ fn signal_counts_generations() {
     let bad = EventFilter::Signal {
         signal: 65,
         times: 0,
+    };
+    assert_eq!(
+        errno(apply(&kq, &[Event::new(bad, EventFlags::ADD, 0)])),
+        EINVAL
+    );
+}
+
+#[test]
+fn write_filter_space_and_eof() {
+    let kq = kq_or_skip!("write_filter_space_and_eof");
+    let (r, w) = std::io::pipe().unwrap();
+    let add = Event::new(EventFilter::Write(w.as_raw_fd()), EventFlags::ADD, 1);
+    apply(&kq, &[add]).unwrap();
+    let evs = collect(&kq, Duration::from_secs(5));
+    assert_eq!(evs.len(), 1, "{evs:?}");
+    assert_eq!(evs[0].filter(), EventFilter::Write(w.as_raw_fd()));
+    // data = free space in the pipe (a page at least).
+    assert!(evs[0].data() >= 4096, "{:?}", evs[0]);
+    assert!(!evs[0].flags().contains(EventFlags::EOF));
+    // The reader goes away: EV_EOF.
+    drop(r);
+    let evs = collect(&kq, Duration::from_secs(5));
+    assert_eq!(evs.len(), 1, "{evs:?}");
+    assert!(evs[0].flags().contains(EventFlags::EOF), "{:?}", evs[0]);
+}
+
+#[test]
+fn empty_filter_on_a_socket() {
+    let kq = kq_or_skip!("empty_filter_on_a_socket");
+    let (a, b) = std::os::unix::net::UnixStream::pair().unwrap();
+    let empty = EventFilter::Empty(a.as_raw_fd());
+    apply(&kq, &[Event::new(empty, EventFlags::ADD, 2)]).unwrap();
+    // Nothing sent: empty.
+    let evs = collect(&kq, Duration::ZERO);
+    assert_eq!(evs.len(), 1, "{evs:?}");
+    assert_eq!(evs[0].filter(), empty);
+    // Three bytes the peer has not read: not empty.
+    std::io::Write::write_all(&mut &a, b"abc").unwrap();
+    assert!(collect(&kq, Duration::ZERO).is_empty());
+    // The peer reads them: empty again.
+    let mut buf = [0u8; 8];
+    assert_eq!(std::io::Read::read(&mut &b, &mut buf).unwrap(), 3);
+    let evs = collect(&kq, Duration::from_secs(5));
+    assert_eq!(evs.len(), 1, "{evs:?}");
+    // Only sockets have a send queue to watch.
+    let (r, _w) = std::io::pipe().unwrap();
+    let bad = Event::new(EventFilter::Empty(r.as_raw_fd()), EventFlags::ADD, 0);
+    assert_eq!(errno(apply(&kq, &[bad])), EINVAL);
+}
+
+#[test]
+fn procdesc_exit_status() {
+    let kq = kq_or_skip!("procdesc_exit_status");
+    let mut child = std::process::Command::new("/bin/sh")
+        .args(["-c", "read x; exit 4"])
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn /bin/sh");
+    let pid = rustix::process::Pid::from_raw(child.id() as i32).expect("a pid");
+    let pidfd = rustix::process::pidfd_open(pid, rustix::process::PidfdFlags::empty()).unwrap();
+    let watch = EventFilter::Procdesc {
+        fd: pidfd.as_raw_fd(),
+        flags: ProcessEvents::EXIT,
+    };
+    apply(&kq, &[Event::new(watch, EventFlags::ADD, 9)]).unwrap();
+    assert!(collect(&kq, Duration::ZERO).is_empty(), "still running");
+    drop(child.stdin.take());
+    let evs = collect(&kq, Duration::from_secs(10));
+    assert_eq!(evs.len(), 1, "{evs:?}");
+    assert_eq!(evs[0].filter(), watch);
+    assert_eq!(evs[0].udata(), 9);
+    // wait(2) format: exited with 4.
+    assert_eq!(evs[0].data(), 4 << 8);
+    assert!(evs[0]
+        .flags()
+        .contains(EventFlags::EOF | EventFlags::ONESHOT));
+    assert_eq!(child.wait().unwrap().code(), Some(4));
+    // Not a pidfd: EINVAL.
+    let (r, _w) = std::io::pipe().unwrap();
+    let bad = EventFilter::Procdesc {
+        fd: r.as_raw_fd(),
+        flags: ProcessEvents::EXIT,
     };
     assert_eq!(
         errno(apply(&kq, &[Event::new(bad, EventFlags::ADD, 0)])),
