@@ -254,7 +254,9 @@ impl Kqueue {
     ///
     /// `subclass` is the lockdep subclass of the wait-queue lock: 1 when this kqueue is woken
     /// from the wait-queue callback of a kqueue it watches (whose own wait-queue lock is held),
-    /// 0 otherwise. Kqueues nest one level only, so two subclasses suffice.
+    /// 0 otherwise. `kq_wake_one` adds the depth of the wake-ups in progress on this CPU
+    /// (chains through epoll), and cuts a wake-up of a queue that is already being woken
+    /// further up the same chain (a kqueue in an epoll that the kqueue watches).
     fn wake(&self, subclass: i32) {
         // SAFETY: `wq` was initialised in `new` and lives as long as `self`.
         unsafe {
@@ -628,8 +630,8 @@ impl Kqueue {
                         break;
                     };
                     empty = false;
-                    let st = kn.state.access_mut(&mut rd);
-                    if st.disabled {
+                    let s = kn.state.access_mut(&mut rd);
+                    if s.disabled {
                         // Dropped under the lock: an activation either saw it queued (it is
                         // disabled, so nothing is lost) or queues it afresh after us.
                         drop(kn);
@@ -640,7 +642,7 @@ impl Kqueue {
                         continue;
                     }
                     // Decided here, under the lock, so no activation can race with it.
-                    if !(st.forced || kn.ops.active(st)) {
+                    if !(s.forced || kn.ops.active(s)) {
                         drop(kn);
                         continue;
                     }
@@ -649,10 +651,10 @@ impl Kqueue {
                         filter: kn.filter,
                         ..Default::default()
                     };
-                    kn.ops.report(st, &mut ev);
-                    ev.flags |= st.flags;
-                    ev.udata = st.udata;
-                    ev.ext = st.ext;
+                    kn.ops.report(s, &mut ev);
+                    ev.flags |= s.flags;
+                    ev.udata = s.udata;
+                    ev.ext = s.ext;
                     evs[n] = ev;
                     n += 1;
                     batch.push_back(kn);
