@@ -121,6 +121,18 @@ unsafe extern "C" fn kq_fd_wake(ctx: *mut c_void, mask: u32, nested: i32) {
 }
 
 impl FdFilter {
+    /// Whether the poll `mask` of a file of `kind` alone shows that this filter's condition
+    /// does not hold. Pipes and sockets report readable data, end of file and errors in the
+    /// mask; regular files, and a socket's write side and send queue, must be measured.
+    fn quiet(&self, kind: u32, mask: u32) -> bool {
+        match (self.0, kind) {
+            (Which::Read, glue::KQ_FD_REGULAR) => false,
+            (Which::Read, _) => mask & POLL_READ == 0,
+            (Which::Write, glue::KQ_FD_PIPE) => mask & POLL_WRITE == 0,
+            _ => false,
+        }
+    }
+
     /// The event this filter reports for `st`, or `None` if its condition does not hold.
     fn evaluate(
         &self,
@@ -222,10 +234,12 @@ impl Filter for FdFilter {
         let nested = i32::from(target.is_some());
         // SAFETY: `file` is a counted reference.
         let kind = unsafe { glue::kq_fd_kind(file) };
+        let mut mask = 0u32;
         // SAFETY: `file` is a counted reference, handed over to the watch (also on failure).
         // `kn` is a registered-to-be knote that outlives the watch (`detach` destroys it).
-        let watch =
-            unsafe { glue::kq_pollwatch_create(file, Arc::as_ptr(kn).cast_mut().cast(), nested) };
+        let watch = unsafe {
+            glue::kq_pollwatch_create(file, Arc::as_ptr(kn).cast_mut().cast(), nested, &mut mask)
+        };
         let watch = match kernel::error::from_err_ptr(watch) {
             Ok(w) => w,
             Err(e) => {
@@ -252,8 +266,12 @@ impl Filter for FdFilter {
                 kind,
                 growth,
             });
-            // Look at the file once: it may be ready already.
-            st.triggered = true;
+            // Look at the file at the next collection if the first poll says it may be ready
+            // (without clearing a wake-up that came after the watch was hooked). An idle
+            // descriptor costs the ready list nothing until it is woken.
+            if !self.quiet(kind, mask) {
+                st.triggered = true;
+            }
         });
         Ok(())
     }
@@ -330,15 +348,8 @@ impl Filter for FdFilter {
         // SAFETY: As above; polling and measuring a live file in process context.
         let mask = unsafe { glue::kq_pollwatch_poll(watch.as_ptr()) };
         // Measuring a file can take its locks (a pipe's mutex, a socket's lock): skip it when
-        // the poll mask already says the condition does not hold. Pipes and sockets report
-        // readable data, end of file and errors in the mask; regular files are measured.
-        let quiet = match (self.0, kind) {
-            (Which::Read, glue::KQ_FD_REGULAR) => false,
-            (Which::Read, _) => mask & POLL_READ == 0,
-            (Which::Write, glue::KQ_FD_PIPE) => mask & POLL_WRITE == 0,
-            _ => false,
-        };
-        if quiet && !snapshot.2 {
+        // the poll mask already says the condition does not hold.
+        if self.quiet(kind, mask) && !snapshot.2 {
             return Check::Skip;
         }
         let mut fs = FdState::default();

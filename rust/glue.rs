@@ -38,6 +38,7 @@ extern "C" {
         file: *mut bindings::file,
         ctx: *mut core::ffi::c_void,
         nested: i32,
+        mask: *mut u32,
     ) -> *mut PollWatch;
     pub(crate) fn kq_pollwatch_poll(w: *mut PollWatch) -> u32;
     pub(crate) fn kq_pollwatch_file(w: *mut PollWatch) -> *mut bindings::file;

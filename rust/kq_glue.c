@@ -102,7 +102,7 @@ static void kq_queue_proc(struct file *file, wait_queue_head_t *whead,
 }
 
 struct kq_pollwatch *kq_pollwatch_create(struct file *file, void *ctx,
-					 int nested)
+					 int nested, __u32 *mask)
 {
 	struct kq_pollwatch *w;
 
@@ -117,7 +117,7 @@ struct kq_pollwatch *kq_pollwatch_create(struct file *file, void *ctx,
 	INIT_LIST_HEAD(&w->entries);
 	init_poll_funcptr(&w->pt, kq_queue_proc);
 	w->pt._key = ~(__poll_t)0;
-	vfs_poll(file, &w->pt);
+	*mask = (__u32)vfs_poll(file, &w->pt);
 	if (w->error) {
 		int err = w->error;
 

@@ -37,7 +37,7 @@ struct kq_fd_state {
 void kq_fd_wake(void *ctx, __u32 mask, int nested);
 
 struct kq_pollwatch *kq_pollwatch_create(struct file *file, void *ctx,
-					 int nested);
+					 int nested, __u32 *mask);
 __u32 kq_pollwatch_poll(struct kq_pollwatch *w);
 struct file *kq_pollwatch_file(struct kq_pollwatch *w);
 void kq_pollwatch_destroy(struct kq_pollwatch *w);
