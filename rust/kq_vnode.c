@@ -429,10 +429,26 @@ struct kq_vnode_watch *kq_vnode_attach(unsigned int fd, void *ctx,
 {
 	struct kq_vnode_watch *w;
 	struct file *file;
+	int err;
 
 	file = fget_raw(fd);
 	if (!file)
 		return ERR_PTR(-EBADF);
+	if (!kq_vnode_watchable(file)) {
+		fput(file);
+		return ERR_PTR(-EINVAL);
+	}
+	/*
+	 * As inotify: only a reader of the object may watch it. A descriptor
+	 * does not prove that (O_PATH needs no access to the object itself),
+	 * and watching reveals when others use it (a terminal's keystrokes).
+	 * security_path_notify() is not exported: LSMs are not asked.
+	 */
+	err = inode_permission(file_mnt_idmap(file), file_inode(file), MAY_READ);
+	if (err) {
+		fput(file);
+		return ERR_PTR(err);
+	}
 	w = kq_vnode_attach_file(file, ctx, interest);
 	fput(file);
 	return w;

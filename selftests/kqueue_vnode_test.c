@@ -779,6 +779,68 @@ TEST_F(vnode, errors)
 	close(efd);
 }
 
+/*
+ * Permission: only a reader of the object may watch it, as with inotify. An
+ * O_PATH descriptor needs no access to the object, so it proves nothing: an
+ * unprivileged user gets EACCES on a file only root may read, and may watch
+ * one everybody may read. Not a fixture test: /tmp is searchable by all.
+ */
+TEST(vnode_permission)
+{
+	char secret[64], open_to_all[64];
+	int kq, fd, status;
+	pid_t pid;
+
+	snprintf(secret, sizeof(secret), "/tmp/kq-vnode-secret-%d", getpid());
+	snprintf(open_to_all, sizeof(open_to_all), "/tmp/kq-vnode-public-%d",
+		 getpid());
+	fd = open(secret, O_CREAT | O_WRONLY | O_CLOEXEC, 0600);
+	ASSERT_GE(fd, 0);
+	close(fd);
+	fd = open(open_to_all, O_CREAT | O_WRONLY | O_CLOEXEC, 0644);
+	ASSERT_GE(fd, 0);
+	close(fd);
+
+	pid = fork();
+	ASSERT_GE(pid, 0);
+	if (pid == 0) {
+		if (setgid(65534) || setuid(65534))
+			_exit(10);
+		kq = kqueue();
+		if (kq < 0)
+			_exit(11);
+		fd = open(secret, O_PATH | O_CLOEXEC);
+		if (fd < 0)
+			_exit(12);
+		if (kq_receipt(kq, fd, EVFILT_VNODE, EV_ADD, NOTE_WRITE, 0,
+			       NULL) != EACCES)
+			_exit(13);
+		close(fd);
+		fd = open(open_to_all, O_PATH | O_CLOEXEC);
+		if (fd < 0)
+			_exit(14);
+		if (kq_receipt(kq, fd, EVFILT_VNODE, EV_ADD, NOTE_WRITE, 0,
+			       NULL) != 0)
+			_exit(15);
+		_exit(0);
+	}
+	ASSERT_EQ(pid, waitpid(pid, &status, 0));
+	EXPECT_TRUE(WIFEXITED(status));
+	EXPECT_EQ(0, WEXITSTATUS(status));
+
+	/* Root reads everything: it may watch the secret. */
+	kq = kqueue();
+	ASSERT_GE(kq, 0);
+	fd = open(secret, O_PATH | O_CLOEXEC);
+	ASSERT_GE(fd, 0);
+	EXPECT_EQ(0, kq_receipt(kq, fd, EVFILT_VNODE, EV_ADD, NOTE_ATTRIB, 0,
+				NULL));
+	close(fd);
+	close(kq);
+	unlink(secret);
+	unlink(open_to_all);
+}
+
 /* Reporting modes. */
 
 TEST_F(vnode, level_triggered_accumulates)
