@@ -20,7 +20,6 @@
 use core::ptr::NonNull;
 
 use kernel::{
-    bindings,
     error::from_err_ptr,
     prelude::*,
     rbtree::{RBTree, RBTreeNodeReservation},
@@ -29,7 +28,6 @@ use kernel::{
 
 use crate::filter::{Check, Filter};
 use crate::filter_fd;
-use crate::glue;
 use crate::knote::{Knote, KnoteKey, KnoteState};
 use crate::kqueue::Kqueue;
 use crate::uapi::*;
@@ -40,8 +38,6 @@ pub(crate) struct ProcWatch {
     _private: [u8; 0],
 }
 
-// `struct file` holds a zero-sized array, which the lint flags; only pointers cross here.
-#[expect(improper_ctypes)]
 extern "C" {
     fn kq_proc_init() -> i32;
     fn kq_proc_fini();
@@ -49,7 +45,7 @@ extern "C" {
     fn kq_proc_watch_pidfd(fd: u32, ctx: *mut c_void) -> *mut ProcWatch;
     fn kq_proc_watch_signal(sig: u64, ctx: *mut c_void) -> *mut ProcWatch;
     fn kq_procwatch_destroy(w: *mut ProcWatch);
-    fn kq_procwatch_file(w: *mut ProcWatch) -> *mut bindings::file;
+    fn kq_procwatch_fd_is(w: *mut ProcWatch, fd: u32) -> i32;
     fn kq_procwatch_track(
         parent: *mut ProcWatch,
         child: *mut c_void,
@@ -293,10 +289,12 @@ impl Filter for ProcFilter {
                 .map(|w| w.0)
         };
         let Some(w) = w else { return false };
+        let Ok(fd) = filter_fd::fd_of(kn.ident) else {
+            return true;
+        };
         // SAFETY: The watch is live while the knote is attached, and detaching needs the
         // kqueue mutex, which the callers of `is_stale` and `check` hold.
-        let file = unsafe { kq_procwatch_file(w.as_ptr()) };
-        filter_fd::fd_of(kn.ident).map_or(true, |fd| !glue::fd_is(fd, file))
+        unsafe { kq_procwatch_fd_is(w.as_ptr(), fd) == 0 }
     }
 
     fn is_fd(&self) -> bool {

@@ -94,7 +94,12 @@ struct kq_procwatch {
 	 */
 	struct pid_namespace *ns;
 	void *ctx;			/* the knote */
-	struct file *file;		/* EVFILT_PROCDESC: the pidfd, counted */
+	/*
+	 * EVFILT_PROCDESC: the pidfd the knote was registered on, compared,
+	 * never dereferenced. No reference: closing the last descriptor must
+	 * release the pidfd (a PIDFD_AUTOKILL pidfd kills its process then).
+	 */
+	const struct file *file;
 	wait_queue_entry_t wait;	/* on pid->wait_pidfd while @hooked */
 	bool hooked;
 	enum kq_watch_kind kind;
@@ -457,6 +462,7 @@ struct kq_procwatch *kq_proc_watch_pidfd(unsigned int fd, void *ctx)
 		return w;
 	}
 	w->file = file;
+	fput(file);
 	ret = kq_watch_hook_exit(w);
 	if (ret) {
 		kq_procwatch_destroy(w);
@@ -492,15 +498,21 @@ void kq_procwatch_destroy(struct kq_procwatch *w)
 	if (w->hooked)
 		remove_wait_queue(&w->pid->wait_pidfd, &w->wait);
 	kq_watch_put_probes(w->kind);
-	if (w->file)
-		fput(w->file);
 	put_pid(w->pid);
 	kfree(w);
 }
 
-struct file *kq_procwatch_file(struct kq_procwatch *w)
+int kq_procwatch_fd_is(struct kq_procwatch *w, unsigned int fd)
 {
-	return w->file;
+	struct file *file = fget(fd);
+	int same;
+
+	if (!file)
+		return 0;
+	/* The same open pidfd; a new one at the same address names our pid too. */
+	same = file == w->file && file_inode(file)->i_private == w->pid;
+	fput(file);
+	return same;
 }
 
 /*

@@ -19,7 +19,7 @@ struct kq_procwatch *kq_proc_watch_pid(__u64 nr, void *ctx);
 struct kq_procwatch *kq_proc_watch_pidfd(unsigned int fd, void *ctx);
 struct kq_procwatch *kq_proc_watch_signal(__u64 sig, void *ctx);
 void kq_procwatch_destroy(struct kq_procwatch *w);
-struct file *kq_procwatch_file(struct kq_procwatch *w);
+int kq_procwatch_fd_is(struct kq_procwatch *w, unsigned int fd);
 
 /* Only from kq_proc_forked(), i.e. with kq_proc_lock held. */
 struct kq_procwatch *kq_procwatch_track(struct kq_procwatch *parent,

@@ -11,6 +11,7 @@
 #define _GNU_SOURCE
 #include <fcntl.h>
 #include <limits.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -1119,6 +1120,49 @@ static pid_t clone3_set_tid(pid_t tid)
 	args.set_tid = (uintptr_t)&tid;
 	args.set_tid_size = 1;
 	return (pid_t)syscall(SYS_clone3, &args, sizeof(args));
+}
+
+/*
+ * An EVFILT_PROCDESC knote does not keep its pidfd open: closing the last
+ * descriptor releases it. With CLONE_PIDFD_AUTOKILL that release kills the
+ * child, which closes the pipe it holds (the child is auto-reaped).
+ */
+TEST_F(kproc, procdesc_does_not_hold_the_pidfd)
+{
+	struct {
+		uint64_t flags, pidfd, child_tid, parent_tid, exit_signal;
+		uint64_t stack, stack_size, tls, set_tid, set_tid_size, cgroup;
+	} args;
+	struct pollfd pfd;
+	int pidfd = -1, p[2];
+	pid_t pid;
+
+	ASSERT_EQ(0, pipe2(p, O_CLOEXEC));
+	memset(&args, 0, sizeof(args));
+	/* CLONE_PIDFD | CLONE_AUTOREAP | CLONE_NNP | CLONE_PIDFD_AUTOKILL */
+	args.flags = CLONE_PIDFD | (1ULL << 34) | (1ULL << 35) | (1ULL << 36);
+	args.pidfd = (uintptr_t)&pidfd;
+	pid = (pid_t)syscall(SYS_clone3, &args, sizeof(args));
+	ASSERT_GE(pid, 0) TH_LOG("clone3 with CLONE_PIDFD_AUTOKILL: %s",
+				 strerror(errno));
+	if (pid == 0) {
+		close(p[0]);
+		for (;;)
+			pause();
+	}
+	close(p[1]);
+	ASSERT_GE(pidfd, 0);
+	ASSERT_EQ(0, kq_change(self->kq, pidfd, EVFILT_PROCDESC, EV_ADD,
+			       NOTE_EXIT, 0, NULL));
+	ASSERT_EQ(0, close(pidfd));
+	pfd.fd = p[0];
+	pfd.events = POLLIN;
+	EXPECT_EQ(1, poll(&pfd, 1, EVENT_MS))
+		TH_LOG("the child survived its pidfd: the knote holds it");
+	EXPECT_TRUE(pfd.revents & POLLHUP);
+	if (!(pfd.revents & POLLHUP))
+		kill(pid, SIGKILL);
+	close(p[0]);
 }
 
 /*
