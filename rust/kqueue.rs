@@ -62,7 +62,7 @@ const SCAN_BATCH: usize = 16;
 
 /// Children tracked by `NOTE_TRACK` that may wait for registration (`Kqueue::queue_adoption`);
 /// beyond that the parent's event carries `NOTE_TRACKERR`.
-const MAX_ADOPTIONS: usize = 4096;
+const MAX_ADOPTIONS: usize = 1024;
 
 /// Knotes a `kevent()` call examines for closed descriptors (`Kqueue::sweep`).
 const SWEEP_BATCH: usize = 16;
