@@ -39,7 +39,7 @@ pub(crate) struct ProcWatch {
 }
 
 extern "C" {
-    fn kq_proc_init() -> i32;
+    fn kq_proc_init(max_user_watches: u32) -> i32;
     fn kq_proc_fini();
     fn kq_proc_watch_pid(nr: u64, ctx: *mut c_void) -> *mut ProcWatch;
     fn kq_proc_watch_pidfd(fd: u32, ctx: *mut c_void) -> *mut ProcWatch;
@@ -56,8 +56,9 @@ extern "C" {
 
 /// Finds the tracepoints. Called once, from module init.
 pub(crate) fn init() -> Result {
+    let max = crate::module_parameters::max_user_proc_watches.value();
     // SAFETY: No preconditions; called before any kqueue exists.
-    kernel::error::to_result(unsafe { kq_proc_init() })
+    kernel::error::to_result(unsafe { kq_proc_init(max) })
 }
 
 /// Unregisters the probes and waits for running ones. Called from module exit, when no kqueue

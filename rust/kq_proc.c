@@ -61,6 +61,7 @@
 #include <linux/file.h>
 #include <linux/fs.h>
 #include <linux/hash.h>
+#include <linux/hashtable.h>
 #include <linux/magic.h>
 #include <linux/mutex.h>
 #include <linux/pid.h>
@@ -104,6 +105,7 @@ struct kq_procwatch {
 	bool hooked;
 	enum kq_watch_kind kind;
 	int sig;			/* EVFILT_SIGNAL: the signal */
+	struct kq_puser *user;		/* charged for this watch */
 };
 
 static void kq_probe_fork(void *data, struct task_struct *parent,
@@ -148,6 +150,87 @@ static DECLARE_DELAYED_WORK(kq_probe_idle, kq_probe_idle_fn);
 static struct hlist_head kq_proc_hash[1 << KQ_PROC_HASH_BITS];
 static DEFINE_SPINLOCK(kq_proc_lock);
 
+/*
+ * Watches per user, limited to kq_max_user_watches (the module parameter
+ * max_user_proc_watches), as inotify and epoll limit theirs: each watch
+ * costs memory and lengthens a hash chain that probes walk with interrupts
+ * off. A watch is charged to the user who registered it; a NOTE_TRACK
+ * child's watch to the user of its parent's watch. The table and the counts
+ * are protected by kq_proc_lock.
+ */
+struct kq_puser {
+	struct hlist_node node;		/* in kq_pusers */
+	kuid_t uid;
+	unsigned int watches;
+};
+
+static DEFINE_HASHTABLE(kq_pusers, 6);
+static unsigned int kq_max_user_watches;
+
+/* One more watch for @u, if the limit allows. kq_proc_lock held. */
+static bool kq_user_charge_locked(struct kq_puser *u)
+{
+	if (u->watches >= kq_max_user_watches)
+		return false;
+	u->watches++;
+	return true;
+}
+
+/* One watch less for @u; frees it with its last one. kq_proc_lock held. */
+static void kq_user_uncharge_locked(struct kq_puser *u)
+{
+	if (--u->watches == 0) {
+		hash_del(&u->node);
+		kfree(u);
+	}
+}
+
+/* Charges one watch to the current user (process context). */
+static struct kq_puser *kq_user_charge(void)
+{
+	kuid_t uid = current_uid();
+	struct kq_puser *u, *fresh = NULL;
+	unsigned long flags;
+	bool ok;
+
+	for (;;) {
+		spin_lock_irqsave(&kq_proc_lock, flags);
+		hash_for_each_possible(kq_pusers, u, node, __kuid_val(uid))
+			if (uid_eq(u->uid, uid))
+				goto found;
+		if (fresh)
+			break;
+		spin_unlock_irqrestore(&kq_proc_lock, flags);
+		fresh = kzalloc_obj(*fresh, GFP_KERNEL_ACCOUNT);
+		if (!fresh)
+			return ERR_PTR(-ENOMEM);
+	}
+	/* First watch of this user: @fresh becomes its entry. */
+	if (!kq_max_user_watches) {
+		spin_unlock_irqrestore(&kq_proc_lock, flags);
+		kfree(fresh);
+		return ERR_PTR(-ENOMEM);
+	}
+	u = fresh;
+	fresh = NULL;
+	u->uid = uid;
+	hash_add(kq_pusers, &u->node, __kuid_val(uid));
+found:
+	ok = kq_user_charge_locked(u);
+	spin_unlock_irqrestore(&kq_proc_lock, flags);
+	kfree(fresh);
+	return ok ? u : ERR_PTR(-ENOMEM);
+}
+
+static void kq_user_uncharge(struct kq_puser *u)
+{
+	unsigned long flags;
+
+	spin_lock_irqsave(&kq_proc_lock, flags);
+	kq_user_uncharge_locked(u);
+	spin_unlock_irqrestore(&kq_proc_lock, flags);
+}
+
 static struct hlist_head *kq_proc_bucket(struct pid *pid)
 {
 	return &kq_proc_hash[hash_ptr(pid, KQ_PROC_HASH_BITS)];
@@ -162,10 +245,11 @@ static void kq_find_tracepoint(struct tracepoint *tp, void *priv)
 			kq_probes[i].tp = tp;
 }
 
-int kq_proc_init(void)
+int kq_proc_init(unsigned int max_user_watches)
 {
 	int i;
 
+	kq_max_user_watches = max_user_watches;
 	for_each_kernel_tracepoint(kq_find_tracepoint, NULL);
 	for (i = 0; i < KQ_NPROBES; i++)
 		if (!kq_probes[i].tp)
@@ -350,6 +434,7 @@ static struct kq_procwatch *kq_watch_new(struct pid *pid, void *ctx,
 					 enum kq_watch_kind kind)
 {
 	struct kq_procwatch *w;
+	struct kq_puser *user;
 	int ret;
 
 	w = kzalloc_obj(*w, GFP_KERNEL_ACCOUNT);
@@ -357,6 +442,13 @@ static struct kq_procwatch *kq_watch_new(struct pid *pid, void *ctx,
 		put_pid(pid);
 		return ERR_PTR(-ENOMEM);
 	}
+	user = kq_user_charge();
+	if (IS_ERR(user)) {
+		put_pid(pid);
+		kfree(w);
+		return ERR_CAST(user);
+	}
+	w->user = user;
 	INIT_HLIST_NODE(&w->node);
 	w->pid = pid;
 	w->ctx = ctx;
@@ -364,6 +456,7 @@ static struct kq_procwatch *kq_watch_new(struct pid *pid, void *ctx,
 	w->ns = task_active_pid_ns(current);
 	ret = kq_watch_get_probes(kind);
 	if (ret) {
+		kq_user_uncharge(user);
 		put_pid(pid);
 		kfree(w);
 		return ERR_PTR(ret);
@@ -494,6 +587,7 @@ void kq_procwatch_destroy(struct kq_procwatch *w)
 	/* After these two, no probe and no wake-up refers to w->ctx. */
 	spin_lock_irqsave(&kq_proc_lock, flags);
 	hlist_del_init(&w->node);
+	kq_user_uncharge_locked(w->user);
 	spin_unlock_irqrestore(&kq_proc_lock, flags);
 	if (w->hooked)
 		remove_wait_queue(&w->pid->wait_pidfd, &w->wait);
@@ -526,9 +620,14 @@ struct kq_procwatch *kq_procwatch_track(struct kq_procwatch *parent,
 	struct kq_procwatch *w;
 
 	lockdep_assert_held(&kq_proc_lock);
-	w = kzalloc_obj(*w, GFP_ATOMIC);
-	if (!w)
+	if (!kq_user_charge_locked(parent->user))
 		return NULL;
+	w = kzalloc_obj(*w, GFP_ATOMIC);
+	if (!w) {
+		kq_user_uncharge_locked(parent->user);
+		return NULL;
+	}
+	w->user = parent->user;
 	w->pid = get_pid(child);
 	w->ns = parent->ns;
 	w->ctx = ctx;
@@ -546,6 +645,7 @@ void kq_procwatch_untrack(struct kq_procwatch *w)
 {
 	lockdep_assert_held(&kq_proc_lock);
 	hlist_del_init(&w->node);
+	kq_user_uncharge_locked(w->user);
 	remove_wait_queue(&w->pid->wait_pidfd, &w->wait);
 	/* Neither reaches zero: the parent watch and the child task hold on. */
 	atomic_dec(&kq_probes[KQ_PROBE_FORK].users);

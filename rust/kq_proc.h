@@ -12,7 +12,7 @@
 struct kq_procwatch;
 struct file;
 
-int kq_proc_init(void);
+int kq_proc_init(unsigned int max_user_watches);
 void kq_proc_fini(void);
 
 struct kq_procwatch *kq_proc_watch_pid(__u64 nr, void *ctx);

@@ -50,6 +50,10 @@ module! {
             default: 4096,
             description: "Maximum number of live EVFILT_TIMER timers per user",
         },
+        max_user_proc_watches: u32 {
+            default: 8192,
+            description: "Maximum number of EVFILT_PROC, EVFILT_PROCDESC and EVFILT_SIGNAL knotes per user",
+        },
     },
 }
 

@@ -543,4 +543,69 @@ TEST_F_TIMEOUT(ksig, churn_while_signalled, 90)
 	EXPECT_EQ(5, sig_count(self->kq, SIGUSR1, &self->bad));
 }
 
+
+/*
+ * max_user_proc_watches of the loaded module: the runner loads it with the
+ * default (8192), which is what a kernel without the parameter in sysfs has.
+ */
+static long max_user_proc_watches(void)
+{
+	FILE *f = fopen("/sys/module/kqueue/parameters/max_user_proc_watches", "r");
+	long v = 8192;
+
+	if (f) {
+		if (fscanf(f, "%ld", &v) != 1)
+			v = 8192;
+		fclose(f);
+	}
+	return v;
+}
+
+/*
+ * The per-user limit on process and signal watches (module parameter
+ * max_user_proc_watches): one more is ENOMEM; closing a kqueue gives its
+ * watches back. Run as nobody, whose count starts at zero.
+ */
+TEST(signal_watches_per_user_limit)
+{
+	long max = max_user_proc_watches();
+	int status;
+	pid_t pid;
+
+	ASSERT_GT(max, 0);
+	ASSERT_LE(max, 64 * 900) TH_LOG("max_user_proc_watches %ld too big to test", max);
+	pid = fork();
+	ASSERT_GE(pid, 0);
+	if (pid == 0) {
+		int kqs[1000], nkq = 0, sig, err = 0;
+		long n = 0;
+
+		if (setgid(65534) || setuid(65534))
+			_exit(10);
+		while (!err && nkq < 1000) {
+			kqs[nkq] = kqueue();
+			if (kqs[nkq] < 0)
+				_exit(11);
+			for (sig = 1; sig <= 64 && !err; sig++) {
+				err = sig_add(kqs[nkq], sig, 0);
+				if (!err)
+					n++;
+			}
+			nkq++;
+		}
+		if (err != ENOMEM)
+			_exit(12);
+		if (n != max)
+			_exit(13);
+		/* A kqueue's watches come back when it is closed. */
+		close(kqs[0]);
+		if (sig_add(kqs[nkq - 1], 64, 0))
+			_exit(14);
+		_exit(0);
+	}
+	ASSERT_EQ(pid, waitpid(pid, &status, 0));
+	ASSERT_TRUE(WIFEXITED(status));
+	EXPECT_EQ(0, WEXITSTATUS(status));
+}
+
 TEST_HARNESS_MAIN
