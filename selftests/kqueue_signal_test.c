@@ -548,7 +548,7 @@ TEST_F_TIMEOUT(ksig, churn_while_signalled, 90)
  * max_user_proc_watches of the loaded module: the runner loads it with the
  * default (8192), which is what a kernel without the parameter in sysfs has.
  */
-static long max_user_proc_watches(void)
+static long proc_watch_limit(void)
 {
 	FILE *f = fopen("/sys/module/kqueue/parameters/max_user_proc_watches", "r");
 	long v = 8192;
@@ -568,7 +568,7 @@ static long max_user_proc_watches(void)
  */
 TEST(signal_watches_per_user_limit)
 {
-	long max = max_user_proc_watches();
+	long max = proc_watch_limit();
 	int status;
 	pid_t pid;
 
