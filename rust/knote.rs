@@ -62,6 +62,16 @@ pub(crate) struct KnoteState {
     pub(crate) proc: crate::filter_proc::ProcState,
 }
 
+impl KnoteState {
+    /// Adds what every reported event carries from its knote: the stored flags, `udata` and
+    /// `ext`.
+    pub(crate) fn stamp(&self, ev: &mut KEvent) {
+        ev.flags |= self.flags;
+        ev.udata = self.udata;
+        ev.ext = self.ext;
+    }
+}
+
 /// One registered event source.
 ///
 /// # Invariants
@@ -157,6 +167,15 @@ impl Knote {
         // SAFETY: By the type invariant the kqueue outlives the knote's registration, and the
         // knote is only used (by the kqueue itself or by its callbacks) while registered.
         unsafe { self.kq.as_ref() }
+    }
+
+    /// An event of this knote with only its identity filled in.
+    pub(crate) fn blank_event(&self) -> KEvent {
+        KEvent {
+            ident: self.ident,
+            filter: self.filter,
+            ..Default::default()
+        }
     }
 
     /// The key of this knote in its kqueue's table.

@@ -667,15 +667,9 @@ impl Kqueue {
                         drop(kn);
                         continue;
                     }
-                    let mut ev = KEvent {
-                        ident: kn.ident,
-                        filter: kn.filter,
-                        ..Default::default()
-                    };
+                    let mut ev = kn.blank_event();
                     kn.ops.report(s, &mut ev);
-                    ev.flags |= s.flags;
-                    ev.udata = s.udata;
-                    ev.ext = s.ext;
+                    s.stamp(&mut ev);
                     evs[n] = ev;
                     n += 1;
                     batch.push_back(kn);
@@ -687,18 +681,11 @@ impl Kqueue {
             popped = true;
             // Ask the other filters, in process context (descriptor filters poll the file).
             while let Some(kn) = candidates.pop_front() {
-                let mut ev = KEvent {
-                    ident: kn.ident,
-                    filter: kn.filter,
-                    ..Default::default()
-                };
+                let mut ev = kn.blank_event();
                 match kn.ops.check(&kn, &mut ev) {
                     Check::Report => {
                         let mut rd = self.ready.lock();
-                        let s = kn.state.access_mut(&mut rd);
-                        ev.flags |= s.flags;
-                        ev.udata = s.udata;
-                        ev.ext = s.ext;
+                        kn.state.access_mut(&mut rd).stamp(&mut ev);
                         evs[n] = ev;
                         n += 1;
                         batch.push_back(kn);
