@@ -54,8 +54,12 @@ pub(crate) trait Filter: Sync {
 
     /// Decides at collection time, in process context with the kqueue mutex held (the ready
     /// lock is not held), whether to report `kn`, and fills in the filter's part of `ev`.
-    /// The default asks `active` and `report` under the ready lock.
+    /// The default drops a stale knote (`is_stale`), then asks `active` and `report` under the
+    /// ready lock.
     fn check(&self, kn: &Knote, ev: &mut KEvent) -> Check {
+        if self.is_stale(kn) {
+            return Check::Stale;
+        }
         let mut rd = kn.kq().ready_lock().lock();
         let st = kn.state.access_mut(&mut rd);
         if !(st.forced || self.active(st)) {

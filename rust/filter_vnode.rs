@@ -29,7 +29,7 @@ use kernel::{
     sync::{Arc, ArcBorrow},
 };
 
-use crate::filter::{Check, Filter};
+use crate::filter::Filter;
 use crate::filter_fd::fd_of;
 use crate::knote::{Knote, KnoteState};
 use crate::uapi::*;
@@ -244,19 +244,6 @@ impl Filter for VnodeFilter {
         // Level-triggered: the fired notes stay until the knote goes. EV_CLEAR: only after a
         // new event.
         st.flags & EV_CLEAR == 0 && self.active(st)
-    }
-
-    fn check(&self, kn: &Knote, ev: &mut KEvent) -> Check {
-        if self.is_stale(kn) {
-            return Check::Stale;
-        }
-        let mut rd = kn.kq().ready_lock().lock();
-        let st = kn.state.access_mut(&mut rd);
-        if !(st.forced || self.active(st)) {
-            return Check::Skip;
-        }
-        self.report(st, ev);
-        Check::Report
     }
 
     fn is_stale(&self, kn: &Knote) -> bool {
