@@ -93,28 +93,6 @@ static void gate_open(struct gate *g)
 		perror("gate write");
 }
 
-/* Wait up to @ms for @pid; its status, or -1 after killing it. */
-static int wait_child(pid_t pid, long ms)
-{
-	int64_t deadline = now_ms() + ms;
-	int status;
-
-	for (;;) {
-		pid_t r = waitpid(pid, &status, WNOHANG);
-
-		if (r == pid)
-			return status;
-		if (r < 0)
-			return -1;
-		if (now_ms() >= deadline) {
-			kill(pid, SIGKILL);
-			waitpid(pid, &status, 0);
-			return -1;
-		}
-		sleep_ms(5);
-	}
-}
-
 /* Block until @pid is a zombie, without reaping it. */
 static int wait_zombie(pid_t pid)
 {

@@ -38,31 +38,6 @@ FIXTURE_TEARDOWN(proc)
 		close(self->kq);
 }
 
-/*
- * Wait up to @ms for @pid; returns its wait status, or -1 after killing it
- * if it did not exit in time.
- */
-static int wait_child(pid_t pid, long ms)
-{
-	int64_t deadline = now_ms() + ms;
-	int status;
-
-	for (;;) {
-		pid_t r = waitpid(pid, &status, WNOHANG);
-
-		if (r == pid)
-			return status;
-		if (r < 0)
-			return -1;
-		if (now_ms() >= deadline) {
-			kill(pid, SIGKILL);
-			waitpid(pid, &status, 0);
-			return -1;
-		}
-		sleep_ms(5);
-	}
-}
-
 /* Child exit codes: 0 is success, each check that fails has its own. */
 #define CHILD_OK	0
 

@@ -13,6 +13,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <sched.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <string.h>
@@ -20,6 +21,7 @@
 #include <unistd.h>
 
 #include <sys/event.h>
+#include <sys/wait.h>
 
 /* Arbitrary distinct pointers for udata checks. */
 #define UDATA(n)	((void *)(uintptr_t)(0x5eed0000u + (n)))
@@ -267,6 +269,31 @@ static inline bool waiter_wait(struct waiter *w, long ms)
 static inline int64_t waiter_blocked_ms(const struct waiter *w)
 {
 	return (w->end_ns - w->start_ns) / 1000000;
+}
+
+/*
+ * Wait up to @ms for @pid; returns its wait status, or -1 after killing it
+ * if it did not exit in time.
+ */
+static inline int wait_child(pid_t pid, long ms)
+{
+	int64_t deadline = now_ms() + ms;
+	int status;
+
+	for (;;) {
+		pid_t r = waitpid(pid, &status, WNOHANG);
+
+		if (r == pid)
+			return status;
+		if (r < 0)
+			return -1;
+		if (now_ms() >= deadline) {
+			kill(pid, SIGKILL);
+			waitpid(pid, &status, 0);
+			return -1;
+		}
+		sleep_ms(5);
+	}
 }
 
 /* Descriptor filters (EVFILT_READ, EVFILT_WRITE, EVFILT_EMPTY). */
