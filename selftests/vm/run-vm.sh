@@ -477,7 +477,7 @@ if [ "$have_cmd" = 1 ]; then
 fi
 
 # Kernel log gate: real reports only.
-gate_re='WARNING:|BUG:|kernel BUG at|Oops|KASAN:|general protection fault|possible circular locking|possible recursive locking|inconsistent lock state|suspicious RCU usage|INFO: .*lock|sleeping function called from invalid context|Call Trace:|suspected memory leak|unreferenced object|[Kk]ernel panic|refcount_t:|UBSAN:|rust_panic|panicked at|ODEBUG:'
+gate_re='WARNING:|BUG:|kernel BUG at|Oops|KASAN:|general protection fault|possible circular locking|possible recursive locking|inconsistent lock state|suspicious RCU usage|INFO: .*lock|sleeping function called from invalid context|Call Trace:|suspected memory leak|unreferenced object|[Kk]ernel panic|refcount_t:|UBSAN:|rust_panic|panicked at|ODEBUG:|hard LOCKUP|soft lockup|detected stalls|self-detected stall|blocked for more than'
 benign_re='kmemleak: Kernel memory leak detector initialized|enqueued on deprecated workqueue'
 gate() { grep -a -n -E "$gate_re" "$1" | grep -a -v -E "$benign_re" || true; }
 kernel_bad=
