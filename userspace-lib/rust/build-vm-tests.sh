@@ -3,6 +3,7 @@
 # guest of selftests/vm, and copies them to OUTDIR:
 #   OUTDIR/rust_integration   (run: KQ_REQUIRE_DEVICE=1 ./rust_integration --test-threads=1)
 #   OUTDIR/watch              (the example; exits 0)
+#   OUTDIR/tokio_events       (the tokio example; exits 0)
 # Works from any directory.
 set -eu
 if [ $# -ne 1 ]; then
@@ -20,12 +21,17 @@ target=x86_64-unknown-linux-gnu
 json=$(mktemp)
 trap 'rm -f "$json"' EXIT
 cargo test --no-run --release --target "$target" --test device --message-format=json >"$json"
-cargo build --release --target "$target" --example watch --message-format=json >>"$json"
+cargo build --release --target "$target" --example watch --example tokio_events \
+	--message-format=json >>"$json"
 
 # The executables, by target name and kind.
 python3 - "$json" "$out" <<'PY'
 import json, shutil, sys
-want = {("device", "test"): "rust_integration", ("watch", "example"): "watch"}
+want = {
+    ("device", "test"): "rust_integration",
+    ("watch", "example"): "watch",
+    ("tokio_events", "example"): "tokio_events",
+}
 found = {}
 for line in open(sys.argv[1]):
     try:
@@ -46,7 +52,7 @@ for name, path in found.items():
 PY
 
 # The guest has no libc: insist on static executables.
-for f in "$out/rust_integration" "$out/watch"; do
+for f in "$out/rust_integration" "$out/watch" "$out/tokio_events"; do
 	if file "$f" | grep -q 'dynamically linked'; then
 		echo "build-vm-tests.sh: $f is dynamically linked" >&2
 		exit 1

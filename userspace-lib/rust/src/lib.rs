@@ -1,40 +1,77 @@
 //! kqueue(2) and kevent(2) for Linux, through the `/dev/kqueue` kernel
-//! module.
+//! module of the kqueue-linux project.
 //!
 //! Each open file of `/dev/kqueue` is one kqueue, and kevent() is one ioctl
 //! on it. This crate talks to the device directly (it does not need the C
-//! library) and offers two layers:
+//! library) and offers three layers:
 //!
+//! - [`Kqueue`]: an owned kqueue ([`AsFd`], [`AsRawFd`](std::os::fd::AsRawFd),
+//!   `From<OwnedFd>`, closed on drop) with [`Kqueue::kevent`],
+//!   [`Kqueue::register`], [`Kqueue::wait`] and a non-blocking
+//!   [`Kqueue::drain`] for event loops such as tokio's `AsyncFd`;
+//! - free functions in the style of `rustix::event::kqueue`: [`kqueue`],
+//!   [`kqueuex`] and [`kevent`], on any [`AsFd`];
 //! - [`raw`]: the ABI of `<linux/kqueue.h>` ([`raw::Kevent`], the `EVFILT_*`,
-//!   `EV_*` and `NOTE_*` constants, and an `unsafe` [`raw::kevent`]);
-//! - the crate root: a safe API modelled on `rustix::event::kqueue`, with a
-//!   typed [`EventFilter`], [`EventFlags`] and a [`kevent`] that fills the
-//!   spare capacity of a `Vec`.
+//!   `EV_*` and `NOTE_*` constants, and an `unsafe` [`raw::kevent`]).
 //!
-//! The semantics are FreeBSD's. The module implements `EVFILT_USER` and
-//! `EVFILT_TIMER` so far; the other filters are EINVAL for now.
+//! Changes and events are [`Event`]s with a typed [`EventFilter`] and
+//! [`EventFlags`].
 //!
 //! ```no_run
-//! use kqueue_linux::{kevent, kqueue, Event, EventFilter, EventFlags};
+//! use kqueue_linux::{Event, EventFilter, EventFlags, Kqueue};
+//! use std::os::fd::AsRawFd;
 //! use std::time::Duration;
 //!
-//! let kq = kqueue()?;
-//! let timer = Event::new(
-//!     EventFilter::Timer { ident: 1, timer: Some(Duration::from_millis(10)), absolute: false },
-//!     EventFlags::ADD,
-//!     0,
-//! );
+//! let kq = Kqueue::new()?;
+//! let (reader, _writer) = std::io::pipe()?;
+//! let timer = EventFilter::Timer { ident: 1, timer: Some(Duration::from_millis(10)), absolute: false };
+//! kq.register(&[
+//!     Event::new(timer, EventFlags::ADD, 0),
+//!     Event::new(EventFilter::Read(reader.as_raw_fd()), EventFlags::ADD, 1),
+//! ])?;
 //! let mut events = Vec::with_capacity(4);
-//! kevent(&kq, &[timer], &mut events, None)?;
+//! kq.wait(&mut events, None)?;
 //! for ev in &events {
-//!     println!("timer {:?} fired {} times", ev.filter(), ev.data());
+//!     println!("{:?}, data {}", ev.filter(), ev.data());
 //! }
 //! # Ok::<(), std::io::Error>(())
 //! ```
+//!
+//! # What is Linux-specific
+//!
+//! The API and the values are FreeBSD's (12 and later), and every filter
+//! but FreeBSD's AIO, FS, LIO and SENDFILE is implemented. The project's
+//! `kevent(2)` man page (`userspace-lib/man/kevent.2`) and
+//! `doc/semantics.md` give every rule; these are the points where Linux
+//! shows:
+//!
+//! - The kqueue module must be loaded: without it, opening a kqueue fails
+//!   with ENOENT (ENODEV or ENXIO for a stale device node). kevent() is an
+//!   ioctl, not a system call; the ENOTTY of a descriptor that is not a
+//!   kqueue is reported as EBADF, as FreeBSD does.
+//! - A kqueue belongs to the process that opened it. Its descriptor is a
+//!   Linux descriptor and is copied by `fork()` or `SCM_RIGHTS`, but every
+//!   call through such a copy fails with EBADF. Closing the owner's last
+//!   descriptor wakes threads blocked in kevent() with EBADF.
+//! - The descriptor is pollable (poll, select, epoll): readable while events
+//!   are pending, which is what lets tokio, mio or any epoll loop drive it.
+//! - Descriptor filters hook the file's `poll` and measure it per kind of
+//!   file (pipes, sockets, regular files, kqueues); `EVFILT_EMPTY` takes
+//!   sockets only.
+//! - `EVFILT_VNODE` maps Linux's fsnotify events to the `NOTE_*` bits, and
+//!   needs read permission on the file (EACCES); `EVFILT_PROC` needs the
+//!   permission of kill(2) over the process (EACCES); `EVFILT_PROCDESC`
+//!   takes pidfds; `EVFILT_SIGNAL` counts every generation of the signal,
+//!   also ignored and blocked ones, and never consumes it.
+//! - Periodic timers fire at most every 100 us; timers and process or signal
+//!   watches are limited per user by module parameters (ENOMEM beyond).
 #![deny(missing_docs)]
 #![deny(unsafe_op_in_unsafe_fn)]
 
+mod queue;
 pub mod raw;
+
+pub use queue::Kqueue;
 
 use std::fmt;
 use std::io;
@@ -43,7 +80,8 @@ use std::time::Duration;
 
 use bitflags::bitflags;
 
-/// Opens a new kqueue (inheritable, like kqueue(2)).
+/// Opens a new kqueue (inheritable, like kqueue(2)) as a bare descriptor;
+/// see [`Kqueue::new`] for the owned type.
 ///
 /// Fails with ENOENT when the module is not loaded.
 pub fn kqueue() -> io::Result<OwnedFd> {

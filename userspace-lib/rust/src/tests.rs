@@ -4,6 +4,7 @@
 use super::*;
 use std::collections::BTreeMap;
 use std::mem::{offset_of, size_of};
+use std::os::fd::{AsRawFd, FromRawFd, IntoRawFd};
 
 /// The UAPI header, relative to this crate.
 fn header_path() -> std::path::PathBuf {
@@ -38,7 +39,18 @@ fn eval(expr: &str, known: &BTreeMap<String, i128>) -> Option<i128> {
 
 /// The `KQ_*` and `KQUEUE_*` integer constants of the header, by name.
 /// Function-like macros such as `_IOWR(...)` are left out.
-fn header_constants() -> BTreeMap<String, i128> {
+///
+/// `None` in a crate unpacked from its package (`cargo package` keeps the
+/// original manifest as `Cargo.toml.orig`), which has no header beside it;
+/// in the repository a missing header is a failure.
+fn header_constants() -> Option<BTreeMap<String, i128>> {
+    let packaged = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("Cargo.toml.orig")
+        .exists();
+    if packaged && !header_path().exists() {
+        eprintln!("SKIP: no UAPI header outside the kqueue-linux repository");
+        return None;
+    }
     let text = std::fs::read_to_string(header_path()).expect("read the UAPI header");
     let mut known = BTreeMap::new();
     for line in text.lines() {
@@ -55,12 +67,14 @@ fn header_constants() -> BTreeMap<String, i128> {
         let v = eval(value, &known).unwrap_or_else(|| panic!("cannot parse {name} = {value}"));
         known.insert(name.to_string(), v);
     }
-    known
+    Some(known)
 }
 
 #[test]
 fn header_parser_works() {
-    let h = header_constants();
+    let Some(h) = header_constants() else {
+        return;
+    };
     assert_eq!(h["KQ_EVFILT_READ"], -1);
     assert_eq!(h["KQ_NOTE_FFCOPY"], 0xc000_0000);
     assert_eq!(h["KQUEUE_MAX_EVENTS"], 1 << 20);
@@ -70,7 +84,9 @@ fn header_parser_works() {
 
 #[test]
 fn constants_match_header() {
-    let header = header_constants();
+    let Some(header) = header_constants() else {
+        return;
+    };
     let ours: BTreeMap<String, i128> = raw::UAPI_CONSTANTS
         .iter()
         .map(|&(name, v)| {
@@ -396,4 +412,71 @@ fn debug_output() {
     );
     let s = format!("{ev:?}");
     assert!(s.contains("User") && s.contains("ADD"), "{s}");
+}
+
+/// A `Kqueue` around a file that is not a kqueue.
+fn not_a_kqueue() -> Kqueue {
+    Kqueue::from(OwnedFd::from(std::fs::File::open("/dev/null").unwrap()))
+}
+
+#[test]
+fn kqueue_type_on_non_kqueue_is_ebadf() {
+    let kq = not_a_kqueue();
+    let ebadf = |r: io::Result<usize>| r.unwrap_err().raw_os_error();
+    let mut events = Vec::new();
+    assert_eq!(ebadf(kq.kevent(&[], &mut events, None)), Some(9));
+    assert_eq!(ebadf(kq.wait(&mut events, Some(Duration::ZERO))), Some(9));
+    // drain reports the call's error, not WouldBlock, and reserved room.
+    let e = kq.drain(&mut events).unwrap_err();
+    assert_eq!(e.raw_os_error(), Some(9), "{e}");
+    assert!(events.capacity() >= 64);
+    let timer = EventFilter::Timer {
+        ident: 1,
+        timer: Some(Duration::from_millis(1)),
+        absolute: false,
+    };
+    let e = kq
+        .register(&[Event::new(timer, EventFlags::ADD, 0)])
+        .unwrap_err();
+    assert_eq!(e.raw_os_error(), Some(9), "{e}");
+}
+
+#[test]
+fn register_without_changes_makes_no_call() {
+    // Nothing to apply (filter 0 is skipped, as the kernel skips it): no
+    // ioctl, so not even the EBADF of a file that is not a kqueue.
+    let kq = not_a_kqueue();
+    kq.register(&[]).unwrap();
+    kq.register(&[Event::default(); 3]).unwrap();
+}
+
+#[test]
+fn kqueue_type_owns_its_descriptor() {
+    let kq = not_a_kqueue();
+    let fd = kq.as_raw_fd();
+    assert_eq!(kq.as_fd().as_raw_fd(), fd);
+    // Round trips keep the descriptor.
+    let owned = OwnedFd::from(kq);
+    assert_eq!(owned.as_raw_fd(), fd);
+    let kq = Kqueue::from(owned);
+    let raw_fd = kq.into_raw_fd();
+    assert_eq!(raw_fd, fd);
+    // SAFETY: `raw_fd` was just released by `into_raw_fd`; nothing else owns it.
+    let kq = unsafe { Kqueue::from_raw_fd(raw_fd) };
+    let clone = kq.try_clone().unwrap();
+    assert_ne!(clone.as_raw_fd(), fd);
+    let fl = rustix::io::fcntl_getfd(&clone).unwrap();
+    assert!(fl.contains(rustix::io::FdFlags::CLOEXEC));
+}
+
+#[test]
+fn dropping_a_kqueue_closes_it() {
+    // The write end of a pipe as the owned descriptor: once it is closed the
+    // reader sees end of file (race-free, unlike checking a descriptor
+    // number that another test thread may reuse).
+    let (mut reader, writer) = std::io::pipe().unwrap();
+    let kq = Kqueue::from(OwnedFd::from(writer));
+    drop(kq);
+    let mut buf = [0u8; 1];
+    assert_eq!(std::io::Read::read(&mut reader, &mut buf).unwrap(), 0);
 }

@@ -2,15 +2,20 @@
 //!
 //! Without the device (module not loaded) every test prints a note and
 //! passes, unless `KQ_REQUIRE_DEVICE=1`, which turns a missing device into a
-//! failure (the VM runs them that way).
+//! failure (the VM runs them that way). The tokio tests are in
+//! `device/async_fd.rs`, a module of this binary, so that the VM runs them
+//! with the others.
+
+#[path = "device/async_fd.rs"]
+mod async_fd;
 
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::time::{Duration, Instant};
 
 use kqueue_linux::{
-    kevent, kqueue, kqueuex, raw, Event, EventFilter, EventFlags, ProcessEvents, UserDefinedFlags,
-    UserFlags, VnodeEvents,
+    kevent, kqueue, kqueuex, raw, Event, EventFilter, EventFlags, Kqueue, ProcessEvents,
+    UserDefinedFlags, UserFlags, VnodeEvents,
 };
 
 const ENOENT: i32 = 2;
@@ -702,4 +707,69 @@ fn procdesc_exit_status() {
         errno(apply(&kq, &[Event::new(bad, EventFlags::ADD, 0)])),
         EINVAL
     );
+}
+
+#[test]
+fn kqueue_type_register_wait_drain() {
+    let Some(fd) = device("kqueue_type_register_wait_drain") else {
+        return;
+    };
+    let kq = Kqueue::from(fd);
+    let mut evs = Vec::with_capacity(8);
+    // Nothing pending: drain is WouldBlock, wait times out with 0.
+    let e = kq.drain(&mut evs).unwrap_err();
+    assert_eq!(e.kind(), io::ErrorKind::WouldBlock);
+    assert_eq!(
+        kq.wait(&mut evs, Some(Duration::from_millis(10))).unwrap(),
+        0
+    );
+
+    // A trigger pending before register: register must not consume it.
+    let add = |i| Event::new(user(i, UserFlags::FFNOP, 0), EventFlags::ADD, i);
+    let trigger = |i| Event::new(user(i, UserFlags::TRIGGER, 0), EventFlags::KEEPUDATA, 0);
+    kq.register(&[add(20), trigger(20)]).unwrap();
+    // The failing change in the middle does not stop the one after it, and
+    // its error is returned.
+    let missing = Event::new(user(99, UserFlags::FFNOP, 0), EventFlags::DELETE, 0);
+    let e = kq.register(&[add(21), missing, add(22)]).unwrap_err();
+    assert_eq!(e.raw_os_error(), Some(ENOENT));
+    kq.register(&[trigger(21), trigger(22)]).unwrap();
+
+    let n = kq.drain(&mut evs).unwrap();
+    assert_eq!(n, evs.len());
+    let mut idents: Vec<u64> = evs.iter().map(|e| e.ident()).collect();
+    idents.sort();
+    assert_eq!(idents, [20, 21, 22], "{evs:?}");
+    // Level-triggered user events stay pending: wait returns them too.
+    assert_eq!(kq.wait(&mut evs, None).unwrap(), 3);
+    // Through kevent(), with a receipt.
+    let del = Event::new(
+        user(20, UserFlags::FFNOP, 0),
+        EventFlags::DELETE | EventFlags::RECEIPT,
+        0,
+    );
+    assert_eq!(kq.kevent(&[del], &mut evs, None).unwrap(), 1);
+    assert!(evs[0].flags().contains(EventFlags::ERROR) && evs[0].error().is_none());
+}
+
+#[test]
+fn kqueue_type_cloexec_and_clone() {
+    let Some(_probe) = device("kqueue_type_cloexec_and_clone") else {
+        return;
+    };
+    let cloexec = |kq: &Kqueue| {
+        rustix::io::fcntl_getfd(kq)
+            .unwrap()
+            .contains(rustix::io::FdFlags::CLOEXEC)
+    };
+    let kq = Kqueue::new().unwrap();
+    assert!(cloexec(&kq), "Kqueue::new is close-on-exec");
+    assert!(!cloexec(&Kqueue::new_inheritable().unwrap()));
+    // A clone is the same kqueue.
+    let clone = kq.try_clone().unwrap();
+    let t = Event::new(user(30, UserFlags::TRIGGER, 0), EventFlags::ADD, 0);
+    clone.register(&[t]).unwrap();
+    let mut evs = Vec::new();
+    assert_eq!(kq.drain(&mut evs).unwrap(), 1);
+    assert_eq!(evs[0].ident(), 30);
 }
