@@ -43,6 +43,14 @@ pub(crate) trait Filter: Sync {
     /// touches `kn` any more.
     fn detach(&self, kn: &Knote);
 
+    /// `detach`, from `kevent()`: a file reference the knote holds is dropped by a work item,
+    /// not by the calling task. A last `fput()` by the caller would be deferred until it
+    /// returns to user space, so an event the release causes (a peer's EOF) could not wake the
+    /// same call if it then went to sleep.
+    fn detach_deferred(&self, kn: &Knote) {
+        self.detach(kn);
+    }
+
     /// Whether the knote's condition holds now (level-triggered re-check at collection).
     fn active(&self, st: &KnoteState) -> bool;
 

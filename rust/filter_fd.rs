@@ -11,9 +11,11 @@
 //! after a new wake-up.
 //!
 //! kqueue is keyed by descriptor, Linux by open file. A knote whose descriptor no longer refers
-//! to its file (closed, or reused for another file) is stale: it is never reported, and it is
-//! freed, with its file reference, when it is next looked at: at collection, at a change on the
-//! same descriptor, or by the bounded sweep each `kevent()` call makes (`Kqueue::sweep`).
+//! to its file (closed, or reused for another file) is stale: it is never reported. The close
+//! hook (`close_hook.rs`) unregisters it, and drops its file reference, before the `close()`
+//! that made it stale returns; without the hook it is freed when it is next looked at: at
+//! collection, at a change on the same descriptor, or by the bounded sweep of `kevent()`
+//! (`Kqueue::sweep`).
 //!
 //! `EVFILT_EMPTY` applies to sockets only (send queue empty).
 //!
@@ -97,14 +99,15 @@ pub(crate) fn fd_of(ident: u64) -> Result<u32> {
 }
 
 /// Called by `kq_glue.c` when a watched wait queue is woken. Atomic context, under the wait
-/// queue's lock.
+/// queue's lock. With `defer`, the watched file may have watchers of its own (an epoll set, a
+/// kqueue, ...): the kqueue is woken from an irq_work (see the locking comment of `kqueue.rs`).
 ///
 /// # Safety
 ///
 /// `ctx` is the knote the watch was created for; the knote is registered (its `detach` removes
 /// the wait entries, under the wait-queue lock, before the knote can go away).
 #[no_mangle]
-unsafe extern "C" fn kq_fd_wake(ctx: *mut c_void, mask: u32, nested: i32) {
+unsafe extern "C" fn kq_fd_wake(ctx: *mut c_void, mask: u32, defer: i32) {
     // SAFETY: Per the function's contract, `ctx` is a live knote allocated by `Arc`.
     let kn = unsafe { ArcBorrow::<Knote>::from_raw(ctx.cast()) };
     let interest = match kn.filter {
@@ -117,10 +120,30 @@ unsafe extern "C" fn kq_fd_wake(ctx: *mut c_void, mask: u32, nested: i32) {
         return;
     }
     kn.kq()
-        .activate_nested(kn, |st| st.triggered = true, nested);
+        .activate_deferred(kn, |st| st.triggered = true, defer != 0);
 }
 
 impl FdFilter {
+    /// `detach`; with `defer_put` the file reference is dropped by a work item.
+    fn unhook(&self, kn: &Knote, defer_put: bool) {
+        let fd = {
+            let mut rd = kn.kq().ready_lock().lock();
+            kn.state.access_mut(&mut rd).fd.take()
+        };
+        kn.file.store(core::ptr::null_mut(), Ordering::Relaxed);
+        if let Some(fd) = fd {
+            if let Some(growth) = fd.growth {
+                crate::filter_vnode::unwatch_growth(growth);
+            }
+            if let Some(target) = fd.target {
+                Kqueue::unnest(kn.kq(), target);
+            }
+            // SAFETY: By the `FdWatch` invariant the watch is live, and it is destroyed once:
+            // it was taken out of the knote's state above.
+            unsafe { glue::kq_pollwatch_destroy(fd.watch.as_ptr(), defer_put) };
+        }
+    }
+
     /// Whether the poll `mask` of a file of `kind` alone shows that this filter's condition
     /// does not hold. Pipes and sockets report readable data, end of file and errors in the
     /// mask; regular files, and a socket's write side and send queue, must be measured.
@@ -231,14 +254,17 @@ impl Filter for FdFilter {
             },
             None => None,
         };
-        let nested = i32::from(target.is_some());
         // SAFETY: `file` is a counted reference.
         let kind = unsafe { glue::kq_fd_kind(file) };
+        // Pipes, sockets and regular files wake their wait queues only for themselves; any
+        // other file (an epoll set, a kqueue, ...) may be watched in turn by this kqueue's own
+        // watchers: its wake-ups reach the kqueue through an irq_work.
+        let defer = i32::from(target.is_some() || kind == glue::KQ_FD_OTHER);
         let mut mask = 0u32;
         // SAFETY: `file` is a counted reference, handed over to the watch (also on failure).
         // `kn` is a registered-to-be knote that outlives the watch (`detach` destroys it).
         let watch = unsafe {
-            glue::kq_pollwatch_create(file, Arc::as_ptr(kn).cast_mut().cast(), nested, &mut mask)
+            glue::kq_pollwatch_create(file, Arc::as_ptr(kn).cast_mut().cast(), defer, &mut mask)
         };
         let watch = match kernel::error::from_err_ptr(watch) {
             Ok(w) => w,
@@ -289,22 +315,11 @@ impl Filter for FdFilter {
     }
 
     fn detach(&self, kn: &Knote) {
-        let fd = {
-            let mut rd = kn.kq().ready_lock().lock();
-            kn.state.access_mut(&mut rd).fd.take()
-        };
-        kn.file.store(core::ptr::null_mut(), Ordering::Relaxed);
-        if let Some(fd) = fd {
-            if let Some(growth) = fd.growth {
-                crate::filter_vnode::unwatch_growth(growth);
-            }
-            if let Some(target) = fd.target {
-                Kqueue::unnest(kn.kq(), target);
-            }
-            // SAFETY: By the `FdWatch` invariant the watch is live, and it is destroyed once:
-            // it was taken out of the knote's state above.
-            unsafe { glue::kq_pollwatch_destroy(fd.watch.as_ptr()) };
-        }
+        self.unhook(kn, false);
+    }
+
+    fn detach_deferred(&self, kn: &Knote) {
+        self.unhook(kn, true);
     }
 
     fn active(&self, st: &KnoteState) -> bool {

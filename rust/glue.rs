@@ -13,6 +13,13 @@ pub(crate) struct PollWatch {
     _private: [u8; 0],
 }
 
+/// Opaque: a kqueue's wait queue and deferred wake-up (`struct kq_waker`).
+#[repr(C)]
+pub(crate) struct KqWaker {
+    _private: [u8; 0],
+}
+
+pub(crate) const KQ_FD_OTHER: u32 = 0;
 pub(crate) const KQ_FD_PIPE: u32 = 1;
 pub(crate) const KQ_FD_SOCKET: u32 = 2;
 pub(crate) const KQ_FD_LISTEN: u32 = 3;
@@ -37,19 +44,29 @@ extern "C" {
     pub(crate) fn kq_pollwatch_create(
         file: *mut bindings::file,
         ctx: *mut core::ffi::c_void,
-        nested: i32,
+        defer: i32,
         mask: *mut u32,
     ) -> *mut PollWatch;
     pub(crate) fn kq_pollwatch_poll(w: *mut PollWatch) -> u32;
     pub(crate) fn kq_pollwatch_file(w: *mut PollWatch) -> *mut bindings::file;
-    pub(crate) fn kq_pollwatch_destroy(w: *mut PollWatch);
+    pub(crate) fn kq_pollwatch_destroy(w: *mut PollWatch, defer_put: bool);
+    pub(crate) fn kq_glue_exit();
     pub(crate) fn kq_fd_state(file: *mut bindings::file, st: *mut FdState);
     pub(crate) fn kq_fd_kind(file: *mut bindings::file) -> u32;
     pub(crate) fn kq_fget(fd: u32) -> *mut bindings::file;
     pub(crate) fn kq_fput(file: *mut bindings::file);
     fn kq_fd_peek(fd: u32) -> *const bindings::file;
     fn kq_current_tgid() -> *const bindings::pid;
-    pub(crate) fn kq_wake_one(wq: *mut bindings::wait_queue_head, key: u32, subclass: i32);
+    pub(crate) fn kq_wake_one(wq: *mut bindings::wait_queue_head, key: u32);
+    pub(crate) fn kq_waker_create() -> *mut KqWaker;
+    pub(crate) fn kq_waker_wq(wk: *mut KqWaker) -> *mut bindings::wait_queue_head;
+    pub(crate) fn kq_waker_defer(wk: *mut KqWaker);
+    pub(crate) fn kq_waker_destroy(wk: *mut KqWaker);
+    pub(crate) fn kq_close_hook_register() -> i32;
+    pub(crate) fn kq_close_hook_unregister();
+    pub(crate) fn kq_files_is_current(files: *const core::ffi::c_void) -> bool;
+    pub(crate) fn kq_files_gone() -> bool;
+    pub(crate) fn kq_current_is_kthread() -> bool;
 }
 
 /// The file descriptor `fd` of the current task refers to now (`O_PATH` files included), or

@@ -9,7 +9,7 @@
 //! guarantees that no callback runs any more before the table drops its reference.
 
 use core::ptr::NonNull;
-use core::sync::atomic::AtomicPtr;
+use core::sync::atomic::{AtomicBool, AtomicPtr};
 
 use kernel::{
     bindings,
@@ -104,10 +104,19 @@ pub(crate) struct Knote {
     /// `EVFILT_TIMER` only: the hrtimer, set up by the timer filter's `attach`.
     #[pin]
     pub(crate) timer: Opaque<bindings::hrtimer>,
+    /// Descriptor knotes: a close of the descriptor queued the knote's removal
+    /// (`close_hook.rs`). Set once, by the probe.
+    pub(crate) closing: AtomicBool,
+    /// While `closing`: the reference to the kqueue the removal holds (`Arc::into_raw`).
+    pub(crate) close_kq: AtomicPtr<Kqueue>,
+    /// While `closing`: the task work that removes the knote.
+    #[pin]
+    pub(crate) close_work: Opaque<bindings::callback_head>,
 }
 
-// SAFETY: The only field that is not `Send` is the `kq` pointer; the kqueue it points to is
-// `Sync` and outlives the knote's registration (type invariant), so the knote may be moved to
+// SAFETY: The fields that are not `Send` are the `kq` pointer, whose kqueue is `Sync` and
+// outlives the knote's registration (type invariant), and the task-work head `close_work`,
+// which only the close hook touches, once, guarded by `closing`. So the knote may be moved to
 // and used from any thread.
 unsafe impl Send for Knote {}
 // SAFETY: All mutable state is behind the kqueue's locks or atomics; see `Send`.
@@ -157,6 +166,9 @@ impl Knote {
                 state,
                 file: AtomicPtr::new(core::ptr::null_mut()),
                 timer: Opaque::uninit(),
+                closing: AtomicBool::new(false),
+                close_kq: AtomicPtr::new(core::ptr::null_mut()),
+                close_work: Opaque::uninit(),
             }),
             gfp,
         )
@@ -167,6 +179,12 @@ impl Knote {
         // SAFETY: By the type invariant the kqueue outlives the knote's registration, and the
         // knote is only used (by the kqueue itself or by its callbacks) while registered.
         unsafe { self.kq.as_ref() }
+    }
+
+    /// The kqueue that owns this knote, as a pointer (valid under the same conditions as
+    /// `kq`).
+    pub(crate) fn kq_ptr(&self) -> *const Kqueue {
+        self.kq.as_ptr()
     }
 
     /// An event of this knote with only its identity filled in.

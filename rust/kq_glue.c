@@ -15,23 +15,29 @@
  *   owners of POLLFREE queues free them only after an RCU grace period).
  * - kq_fd_state: the numbers EVFILT_READ/WRITE/EMPTY report ("data"),
  *   per kind of file: pipes and FIFOs, sockets, regular files.
- * - kq_wake_one: wake a kqueue's wait queue with a lockdep subclass, for a
- *   kqueue woken from the wait-queue callback of a kqueue it watches.
+ * - kq_waker_*: a kqueue's wait queue and its deferred wake-up (irq_work),
+ *   used when a knote is activated from inside another wait queue's
+ *   callback (see the comment above kq_waker_create()).
+ * - kq_close_hook_*: the fprobe on locks_remove_posix() through which the
+ *   module learns of close() (rust/close_hook.rs does the work).
  */
 
 #include <asm/ioctls.h>
 #include <linux/fdtable.h>
 #include <linux/file.h>
+#include <linux/fprobe.h>
 #include <linux/fs.h>
+#include <linux/irq_work.h>
+#include <linux/llist.h>
 #include <linux/net.h>
 #include <linux/pipe_fs_i.h>
-#include <linux/percpu.h>
 #include <linux/poll.h>
 #include <linux/rcupdate.h>
 #include <linux/sched/signal.h>
 #include <linux/slab.h>
 #include <linux/sockios.h>
 #include <linux/wait.h>
+#include <linux/workqueue.h>
 #include <net/af_unix.h>
 #include <net/sock.h>
 #include <net/tcp_states.h>
@@ -53,9 +59,10 @@ struct kq_pollentry {
  */
 struct kq_pollwatch {
 	poll_table pt;
+	struct llist_node put_node;	/* on kq_put_list, see kq_pollwatch_destroy() */
 	struct file *file;		/* counted reference */
 	void *ctx;			/* the knote, passed to kq_fd_wake() */
-	int nested;			/* lockdep subclass for the wake-up */
+	int defer;			/* wake the kqueue from an irq_work */
 	int error;
 	struct list_head entries;
 	/* Most files have one wait queue: the first entry needs no allocation. */
@@ -68,7 +75,7 @@ static int kq_poll_wake(wait_queue_entry_t *wait, unsigned int mode, int sync,
 	struct kq_pollentry *pe = container_of(wait, struct kq_pollentry, wait);
 	__poll_t mask = key_to_poll(key);
 
-	kq_fd_wake(pe->w->ctx, (__u32)mask, pe->w->nested);
+	kq_fd_wake(pe->w->ctx, (__u32)mask, pe->w->defer);
 
 	if (mask & POLLFREE) {
 		list_del_init(&wait->entry);
@@ -102,7 +109,7 @@ static void kq_queue_proc(struct file *file, wait_queue_head_t *whead,
 }
 
 struct kq_pollwatch *kq_pollwatch_create(struct file *file, void *ctx,
-					 int nested, __u32 *mask)
+					 int defer, __u32 *mask)
 {
 	struct kq_pollwatch *w;
 
@@ -113,7 +120,7 @@ struct kq_pollwatch *kq_pollwatch_create(struct file *file, void *ctx,
 	}
 	w->file = file;
 	w->ctx = ctx;
-	w->nested = nested;
+	w->defer = defer;
 	INIT_LIST_HEAD(&w->entries);
 	init_poll_funcptr(&w->pt, kq_queue_proc);
 	w->pt._key = ~(__poll_t)0;
@@ -121,7 +128,7 @@ struct kq_pollwatch *kq_pollwatch_create(struct file *file, void *ctx,
 	if (w->error) {
 		int err = w->error;
 
-		kq_pollwatch_destroy(w);
+		kq_pollwatch_destroy(w, false);
 		return ERR_PTR(err);
 	}
 	return w;
@@ -137,7 +144,29 @@ struct file *kq_pollwatch_file(struct kq_pollwatch *w)
 	return w->file;
 }
 
-void kq_pollwatch_destroy(struct kq_pollwatch *w)
+/*
+ * Watches whose file reference kq_pollwatch_destroy() was asked to drop
+ * later, and the work item that drops them. A kevent() call must not do the
+ * last fput() of a file itself: the kernel defers that to the caller's
+ * return to user space, so an event the release causes (a peer's EOF) could
+ * not wake the same call if it then went to sleep.
+ */
+static LLIST_HEAD(kq_put_list);
+
+static void kq_put_workfn(struct work_struct *work)
+{
+	struct llist_node *list = llist_del_all(&kq_put_list);
+	struct kq_pollwatch *w, *tmp;
+
+	llist_for_each_entry_safe(w, tmp, list, put_node) {
+		fput(w->file);
+		kfree(w);
+	}
+}
+
+static DECLARE_WORK(kq_put_work, kq_put_workfn);
+
+void kq_pollwatch_destroy(struct kq_pollwatch *w, bool defer_put)
 {
 	struct kq_pollentry *pe, *tmp;
 
@@ -153,8 +182,19 @@ void kq_pollwatch_destroy(struct kq_pollwatch *w)
 		if (pe != &w->first)
 			kfree(pe);
 	}
+	if (defer_put) {
+		if (llist_add(&w->put_node, &kq_put_list))
+			schedule_work(&kq_put_work);
+		return;
+	}
 	fput(w->file);
 	kfree(w);
+}
+
+/* Module exit: every deferred fput() has run. */
+void kq_glue_exit(void)
+{
+	flush_work(&kq_put_work);
 }
 
 /* The pipe behind @file, if it is a pipe or an opened FIFO. */
@@ -292,33 +332,9 @@ void kq_fput(struct file *file)
 	fput(file);
 }
 
-/*
- * The wait queues this CPU is waking in kq_wake_one(), innermost last. A
- * kqueue's wake-up runs the callbacks of whatever watches it; when that is an
- * epoll (or another file) that this kqueue watches in turn, the chain comes
- * back to kq_wake_one() for the same queue, whose lock is held further up.
- * epoll cannot see such a loop through a kqueue, and the module cannot
- * recognise epoll files (is_file_epoll() is not exported), so the loop is
- * allowed and its re-entry is cut here: the outer wake-up of the same queue,
- * still in progress, reaches every waiter anyway.
- *
- * The depth also gives the lockdep subclass of each queue's lock: a chain
- * (kqueue -> epoll -> kqueue, or kqueue -> kqueue) takes locks of the class
- * "kqueue::wq" inside each other, always of different queues.
- */
-#define KQ_WAKE_DEPTH 8
-struct kq_wake_stack {
-	int depth;
-	struct wait_queue_head *wq[KQ_WAKE_DEPTH];
-};
-static DEFINE_PER_CPU(struct kq_wake_stack, kq_waking);
-
-void kq_wake_one(struct wait_queue_head *wq, __u32 key, int subclass)
+/* Wakes one exclusive waiter of @wq, and every poller, if anybody waits. */
+void kq_wake_one(struct wait_queue_head *wq, __u32 key)
 {
-	struct kq_wake_stack *ws;
-	unsigned long flags;
-	int i;
-
 	/*
 	 * Most activations happen while nobody waits. The full barrier in
 	 * wq_has_sleeper() orders the caller's update of the ready list before
@@ -326,29 +342,128 @@ void kq_wake_one(struct wait_queue_head *wq, __u32 key, int subclass)
 	 * prepare_to_wait_exclusive() (and poll_wait()'s queue lock) on the
 	 * waiter's side, which looks at the ready list after queueing itself.
 	 */
-	if (!wq_has_sleeper(wq))
-		return;
+	if (wq_has_sleeper(wq))
+		__wake_up(wq, TASK_NORMAL, 1, poll_to_key((__poll_t)key));
+}
 
-	/* Interrupts off: nothing else runs on this CPU while we use @ws. */
-	local_irq_save(flags);
-	ws = this_cpu_ptr(&kq_waking);
-	for (i = 0; i < ws->depth; i++)
-		if (ws->wq[i] == wq)
-			goto out;
-	/*
-	 * Deeper chains than any real program builds: refusing to go on is
-	 * better than overflowing the stack (or lockdep's subclasses); the
-	 * outer wake-ups still run.
-	 */
-	subclass += ws->depth;
-	if (ws->depth == KQ_WAKE_DEPTH ||
-	    (unsigned long)subclass >= MAX_LOCKDEP_SUBCLASSES)
-		goto out;
-	ws->wq[ws->depth++] = wq;
-	spin_lock_nested(&wq->lock, subclass);
-	__wake_up_locked_key(wq, TASK_NORMAL, poll_to_key((__poll_t)key));
-	spin_unlock(&wq->lock);
-	ws->depth--;
-out:
-	local_irq_restore(flags);
+/*
+ * A kqueue's wait queue and its deferred wake-up.
+ *
+ * Waking a kqueue runs, under its wait-queue lock, the callbacks of whatever
+ * watches it (epoll sets, other kqueues, poll()), which wake their own
+ * watchers in turn. When the kqueue itself watches one of those files (a
+ * kqueue in an epoll set that it also watches), taking its wait-queue lock
+ * from inside such a callback nests that lock in itself (a lockup on one
+ * CPU) or in the other file's lock in the opposite order (an ABBA deadlock
+ * between two CPUs). epoll's loop check cannot see through a kqueue, nor the
+ * module through an epoll set, so such configurations cannot be refused.
+ * Instead, a knote activated from the wait-queue callback of a file that
+ * may have watchers of its own is queued at once (under the kqueue's ready
+ * lock only, which nests inside any wait-queue lock and never outside one)
+ * and the wake-up runs from an irq_work, outside every foreign lock. The
+ * kqueue's wait-queue lock is therefore only ever taken at the outermost
+ * level, and needs no lockdep subclasses. On PREEMPT_RT the irq_work runs in
+ * a per-CPU thread, where the (sleeping) wait-queue lock may be taken.
+ */
+struct kq_waker {
+	struct irq_work work;
+	struct wait_queue_head wq;
+};
+
+static void kq_waker_fn(struct irq_work *work)
+{
+	struct kq_waker *wk = container_of(work, struct kq_waker, work);
+
+	kq_wake_one(&wk->wq, EPOLLIN | EPOLLRDNORM);
+}
+
+struct kq_waker *kq_waker_create(void)
+{
+	struct kq_waker *wk = kzalloc_obj(*wk, GFP_KERNEL_ACCOUNT);
+
+	if (!wk)
+		return NULL;
+	init_irq_work(&wk->work, kq_waker_fn);
+	init_waitqueue_head(&wk->wq);
+	return wk;
+}
+
+struct wait_queue_head *kq_waker_wq(struct kq_waker *wk)
+{
+	return &wk->wq;
+}
+
+/* Any context: wakes @wk's queue soon, outside the caller's locks. */
+void kq_waker_defer(struct kq_waker *wk)
+{
+	irq_work_queue(&wk->work);
+}
+
+/* No activation can queue the irq_work any more. */
+void kq_waker_destroy(struct kq_waker *wk)
+{
+	irq_work_sync(&wk->work);
+	kfree(wk);
+}
+
+/*
+ * The close() hook: every close of a descriptor (close(), close_range(),
+ * dup2() over it, exec's close-on-exec, the exit of the last user of a
+ * descriptor table) passes through filp_flush(), which is static and
+ * inlined; the exported function it calls for every file that is not an
+ * O_PATH one, locks_remove_posix(file, files), is the probe point. The work
+ * is in Rust (kq_close_probe(), close_hook.rs). Without FPROBE (or without
+ * file locking, where locks_remove_posix() is an empty inline) registration
+ * fails and the module falls back to finding closed descriptors lazily.
+ */
+#if IS_ENABLED(CONFIG_FPROBE) && IS_ENABLED(CONFIG_FILE_LOCKING)
+static int kq_close_entry(struct fprobe *fp, unsigned long entry_ip,
+			  unsigned long ret_ip, struct ftrace_regs *fregs,
+			  void *data)
+{
+	kq_close_probe((struct file *)ftrace_regs_get_argument(fregs, 0),
+		       (void *)ftrace_regs_get_argument(fregs, 1));
+	return 0;
+}
+
+static struct fprobe kq_close_fprobe = {
+	.entry_handler = kq_close_entry,
+};
+
+int kq_close_hook_register(void)
+{
+	return register_fprobe(&kq_close_fprobe, "locks_remove_posix", NULL);
+}
+
+void kq_close_hook_unregister(void)
+{
+	unregister_fprobe(&kq_close_fprobe);
+}
+#else
+int kq_close_hook_register(void)
+{
+	return -EOPNOTSUPP;
+}
+
+void kq_close_hook_unregister(void)
+{
+}
+#endif
+
+/* Whether @files is the current task's descriptor table (compared only). */
+bool kq_files_is_current(const void *files)
+{
+	return files == current->files;
+}
+
+/* Whether the current task has no descriptor table any more (exiting). */
+bool kq_files_gone(void)
+{
+	return !current->files;
+}
+
+/* Whether the current task is a kernel thread, which never runs task works. */
+bool kq_current_is_kthread(void)
+{
+	return current->flags & PF_KTHREAD;
 }

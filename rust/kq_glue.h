@@ -13,6 +13,7 @@ struct pid;
 struct sock;
 struct wait_queue_head;
 struct kq_pollwatch;
+struct kq_waker;
 
 enum kq_fd_kind {
 	KQ_FD_OTHER = 0,
@@ -34,20 +35,33 @@ struct kq_fd_state {
 };
 
 /* Implemented in Rust: a watched file's wait queue was woken. */
-void kq_fd_wake(void *ctx, __u32 mask, int nested);
+void kq_fd_wake(void *ctx, __u32 mask, int defer);
 
 struct kq_pollwatch *kq_pollwatch_create(struct file *file, void *ctx,
-					 int nested, __u32 *mask);
+					 int defer, __u32 *mask);
 __u32 kq_pollwatch_poll(struct kq_pollwatch *w);
 struct file *kq_pollwatch_file(struct kq_pollwatch *w);
-void kq_pollwatch_destroy(struct kq_pollwatch *w);
+void kq_pollwatch_destroy(struct kq_pollwatch *w, bool defer_put);
+void kq_glue_exit(void);
 void kq_fd_state(struct file *file, struct kq_fd_state *st);
 __u32 kq_fd_kind(struct file *file);
 struct file *kq_fget(unsigned int fd);
 const struct file *kq_fd_peek(unsigned int fd);
 const struct pid *kq_current_tgid(void);
 void kq_fput(struct file *file);
-void kq_wake_one(struct wait_queue_head *wq, __u32 key, int subclass);
+void kq_wake_one(struct wait_queue_head *wq, __u32 key);
+struct kq_waker *kq_waker_create(void);
+struct wait_queue_head *kq_waker_wq(struct kq_waker *wk);
+void kq_waker_defer(struct kq_waker *wk);
+void kq_waker_destroy(struct kq_waker *wk);
+
+/* Implemented in Rust (close_hook.rs): @file is being closed by @files. */
+void kq_close_probe(struct file *file, void *files);
+int kq_close_hook_register(void);
+void kq_close_hook_unregister(void);
+bool kq_files_is_current(const void *files);
+bool kq_files_gone(void);
+bool kq_current_is_kthread(void);
 
 /*
  * Exported by net/unix/af_unix.c (EXPORT_SYMBOL_GPL) but declared only in its

@@ -500,18 +500,25 @@ struct kq_procwatch *kq_proc_watch_pid(__u64 nr, void *ctx)
 {
 	struct kq_procwatch *w;
 	struct task_struct *task;
-	struct pid *pid = NULL;
+	struct pid *pid = NULL, *found;
 	int ret = -ESRCH;
 
 	if (nr == 0 || nr > PID_MAX_LIMIT)
 		return ERR_PTR(-ESRCH);
 	rcu_read_lock();
-	/* A process: a thread id that is not a thread group's is ESRCH. */
-	task = pid_task(find_vpid((int)nr), PIDTYPE_TGID);
+	/*
+	 * A process: a thread id that is not a thread group's is ESRCH. The
+	 * struct pid found is the thread group's own (pid_task() found a task
+	 * through its PIDTYPE_TGID link); it is referenced directly, not read
+	 * back through task_tgid(task), which a concurrent release_task() (the
+	 * parent's wait() reaping the process) may already have cleared.
+	 */
+	found = find_vpid((int)nr);
+	task = pid_task(found, PIDTYPE_TGID);
 	if (task) {
 		ret = kq_may_watch(task) ? 0 : -EACCES;
 		if (!ret)
-			pid = get_pid(task_tgid(task));
+			pid = get_pid(found);
 	}
 	rcu_read_unlock();
 	if (ret)
@@ -567,12 +574,15 @@ struct kq_procwatch *kq_proc_watch_pidfd(unsigned int fd, void *ctx)
 struct kq_procwatch *kq_proc_watch_signal(__u64 sig, void *ctx)
 {
 	struct kq_procwatch *w;
+	struct pid *pid;
 
 	if (sig == 0 || sig > _NSIG)
 		return ERR_PTR(-EINVAL);
 	/* The caller is the kqueue's owner: count for its thread group. */
-	w = kq_watch_new(get_task_pid(current, PIDTYPE_TGID), ctx,
-			 KQ_WATCH_SIGNAL);
+	pid = get_task_pid(current, PIDTYPE_TGID);
+	if (!pid)
+		return ERR_PTR(-ESRCH);
+	w = kq_watch_new(pid, ctx, KQ_WATCH_SIGNAL);
 	if (IS_ERR(w))
 		return w;
 	w->sig = (int)sig;

@@ -16,8 +16,14 @@
 //!    sleep nor allocate (except the `GFP_ATOMIC` growth of the adoption list), and never
 //!    across `hrtimer_cancel()`, which waits for a callback that may need it.
 //!
-//! The wait queue `wq` has its own lock; wake-ups happen after `ready` has been released, so
-//! the kqueue's locks never nest inside a wait-queue lock of its own.
+//! The wait queue (`waker`) has its own lock; wake-ups happen after `ready` has been released,
+//! so the kqueue's locks never nest inside a wait-queue lock of its own. A knote activated from
+//! the wait-queue callback of a file that may itself have watchers (an epoll set, a kqueue,
+//! anything but a pipe, socket or regular file) wakes the kqueue from an irq_work, so the
+//! kqueue's wait-queue lock is only ever taken outside every other wait-queue lock: loops
+//! through epoll sets cannot deadlock (see `kq_waker_create` in `kq_glue.c`).
+//!
+//! The close hook's index lock (`close_hook.rs`) nests inside `state`.
 //!
 //! Filters' event sources take `ready` inside their own locks, never the other way round: a
 //! watched file's wait-queue lock (`filter_fd.rs`), an fsnotify mark's spinlock
@@ -50,6 +56,7 @@ use kernel::{
     uaccess::{UserPtr, UserSlice, UserSliceWriter},
 };
 
+use crate::close_hook;
 use crate::filter::{self, Check};
 use crate::filter_fd;
 use crate::filter_proc::{self, Adoption};
@@ -64,7 +71,8 @@ const SCAN_BATCH: usize = 16;
 /// beyond that the parent's event carries `NOTE_TRACKERR`.
 const MAX_ADOPTIONS: usize = 1024;
 
-/// Knotes a `kevent()` call examines for closed descriptors (`Kqueue::sweep`).
+/// Knotes a `kevent()` call examines for closed descriptors the close hook does not see
+/// (`Kqueue::sweep`).
 const SWEEP_BATCH: usize = 16;
 
 kernel::sync::global_lock! {
@@ -82,6 +90,47 @@ pub(crate) fn init() {
 pub(crate) fn fini() {
     *NESTING.lock() = KVec::new();
 }
+
+/// A kqueue's wait queue and its deferred wake-up (`struct kq_waker` of `kq_glue.c`).
+///
+/// # Invariants
+///
+/// `self.0` was returned by `kq_waker_create` and is destroyed only by `drop`.
+struct Waker(NonNull<glue::KqWaker>);
+
+impl Waker {
+    fn new() -> Result<Self> {
+        // SAFETY: No preconditions; returns NULL on allocation failure.
+        let wk = unsafe { glue::kq_waker_create() };
+        // INVARIANT: Created above.
+        NonNull::new(wk).map(Self).ok_or(ENOMEM)
+    }
+
+    /// The wait queue: threads blocked in `kevent()` (exclusive) and pollers of the file.
+    fn wq(&self) -> *mut bindings::wait_queue_head {
+        // SAFETY: Live by the type invariant.
+        unsafe { glue::kq_waker_wq(self.0.as_ptr()) }
+    }
+
+    /// Wakes the queue from an irq_work: callable under any lock, in any context.
+    fn defer(&self) {
+        // SAFETY: Live by the type invariant.
+        unsafe { glue::kq_waker_defer(self.0.as_ptr()) };
+    }
+}
+
+impl Drop for Waker {
+    fn drop(&mut self) {
+        // SAFETY: Live by the type invariant; destroyed once. The kqueue is going away, so no
+        // knote of it can be activated any more (every knote was detached in `release`).
+        unsafe { glue::kq_waker_destroy(self.0.as_ptr()) };
+    }
+}
+
+// SAFETY: The waker is a wait queue and an irq_work, both usable from any thread.
+unsafe impl Send for Waker {}
+// SAFETY: As above; every operation on it is internally synchronised.
+unsafe impl Sync for Waker {}
 
 /// State protected by `Kqueue::state`.
 pub(crate) struct KqState {
@@ -189,8 +238,7 @@ pub(crate) struct Kqueue {
     #[pin]
     ready: SpinLockIrq<ReadyState>,
     /// Threads blocked in `kevent()` (exclusive waiters) and pollers of the kqueue's file.
-    #[pin]
-    wq: Opaque<bindings::wait_queue_head>,
+    waker: Waker,
     /// The process that opened the kqueue; only it may use it.
     owner: OwnerPid,
     /// The last descriptor of the kqueue was closed in the owning process. Set once, before
@@ -201,9 +249,12 @@ pub(crate) struct Kqueue {
     queued: AtomicUsize,
     /// Length of the adoption list, kept like `queued`.
     adopting: AtomicUsize,
-    /// Registered knotes whose ident is a descriptor (the ones the sweep looks at). Written
-    /// under the kqueue mutex, read locklessly by the idle fast path of `kevent()`.
-    fd_knotes: AtomicUsize,
+    /// Registered knotes whose ident is a descriptor and whose close the close hook does not
+    /// see (the ones the sweep looks for). Written under the kqueue mutex, read locklessly by
+    /// the idle fast path of `kevent()`.
+    unhooked: AtomicUsize,
+    /// The close hook found a stale knote it could not remove: the next calls sweep.
+    stale_hint: AtomicBool,
 }
 
 #[pinned_drop]
@@ -216,6 +267,7 @@ impl PinnedDrop for Kqueue {
 impl Kqueue {
     /// Creates the kqueue for a new open file, owned by the current process.
     pub(crate) fn new() -> Result<Arc<Self>> {
+        let waker = Waker::new()?;
         Arc::pin_init(
             try_pin_init!(Self {
                 state <- new_mutex!(
@@ -230,20 +282,13 @@ impl Kqueue {
                     },
                     "kqueue::ready"
                 ),
-                // SAFETY: `slot` is valid for writing a wait queue head; the name and the lock
-                // class key are static.
-                wq <- Opaque::ffi_init(|slot| unsafe {
-                    bindings::__init_waitqueue_head(
-                        slot,
-                        c"kqueue::wq".as_char_ptr(),
-                        kernel::static_lock_class!().as_ptr(),
-                    )
-                }),
+                waker,
                 owner: OwnerPid::current(),
                 closed: AtomicBool::new(false),
                 queued: AtomicUsize::new(0),
                 adopting: AtomicUsize::new(0),
-                fd_knotes: AtomicUsize::new(0),
+                unhooked: AtomicUsize::new(0),
+                stale_hint: AtomicBool::new(false),
             }),
             GFP_KERNEL,
         )
@@ -255,28 +300,23 @@ impl Kqueue {
     }
 
     /// Wakes one exclusive waiter and every poller.
-    ///
-    /// `subclass` is the lockdep subclass of the wait-queue lock: 1 when this kqueue is woken
-    /// from the wait-queue callback of a kqueue it watches (whose own wait-queue lock is held),
-    /// 0 otherwise. `kq_wake_one` adds the depth of the wake-ups in progress on this CPU
-    /// (chains through epoll), and cuts a wake-up of a queue that is already being woken
-    /// further up the same chain (a kqueue in an epoll that the kqueue watches).
-    fn wake(&self, subclass: i32) {
-        // SAFETY: `wq` was initialised in `new` and lives as long as `self`.
-        unsafe {
-            glue::kq_wake_one(
-                self.wq.get(),
-                bindings::POLLIN | bindings::POLLRDNORM,
-                subclass,
-            )
-        };
+    fn wake(&self) {
+        // SAFETY: The wait queue lives as long as `self`.
+        unsafe { glue::kq_wake_one(self.waker.wq(), bindings::POLLIN | bindings::POLLRDNORM) };
     }
 
     /// Wakes every waiter (the kqueue was closed).
     fn wake_all(&self) {
         let key = (bindings::POLLIN | bindings::POLLRDNORM) as usize;
         // SAFETY: `wq` was initialised in `new` and lives as long as `self`.
-        unsafe { bindings::__wake_up(self.wq.get(), bindings::TASK_NORMAL, 0, key as *mut c_void) };
+        unsafe {
+            bindings::__wake_up(
+                self.waker.wq(),
+                bindings::TASK_NORMAL,
+                0,
+                key as *mut c_void,
+            )
+        };
     }
 
     /// Puts a knote created by `NOTE_TRACK` on the adoption list and wakes a waiter, which
@@ -292,7 +332,7 @@ impl Kqueue {
             rd.adopt.push_within_capacity(a).map_err(|e| e.0)?;
             self.adopting.store(rd.adopt.len(), Ordering::Relaxed);
         }
-        self.wake(0);
+        self.wake();
         Ok(())
     }
 
@@ -350,15 +390,17 @@ impl Kqueue {
     /// Callable from any context, hard interrupts included: it takes only the ready lock and
     /// neither sleeps nor allocates.
     pub(crate) fn activate(&self, kn: ArcBorrow<'_, Knote>, update: impl FnOnce(&mut KnoteState)) {
-        self.activate_nested(kn, update, 0);
+        self.activate_deferred(kn, update, false);
     }
 
-    /// `activate`, waking with the lockdep `subclass` (see `wake`).
-    pub(crate) fn activate_nested(
+    /// `activate`; with `defer`, the wake-up runs from an irq_work (for activations from the
+    /// wait-queue callback of a file that may have watchers of its own, see the locking
+    /// comment at the top).
+    pub(crate) fn activate_deferred(
         &self,
         kn: ArcBorrow<'_, Knote>,
         update: impl FnOnce(&mut KnoteState),
-        subclass: i32,
+        defer: bool,
     ) {
         let queued = {
             let mut rd = self.ready.lock();
@@ -379,7 +421,11 @@ impl Kqueue {
             }
         };
         if queued {
-            self.wake(subclass);
+            if defer {
+                self.waker.defer();
+            } else {
+                self.wake();
+            }
         }
     }
 
@@ -424,7 +470,7 @@ impl Kqueue {
         let idle = nchanges == 0
             && self.queued.load(Ordering::Relaxed) == 0
             && self.adopting.load(Ordering::Relaxed) == 0
-            && self.fd_knotes.load(Ordering::Relaxed) == 0;
+            && !self.needs_sweep();
         if idle && (nevents == 0 || timeout == Some(0)) {
             return Ok(0);
         }
@@ -517,8 +563,14 @@ impl Kqueue {
             }
             // Allocate everything that can fail before the filter attaches.
             let node = RBTreeNodeReservation::new(GFP_KERNEL_ACCOUNT)?;
+            let hook_node = if ops.is_fd() && close_hook::active() {
+                Some(close_hook::reserve()?)
+            } else {
+                None
+            };
             let kn = Knote::new(self, ops, kev)?;
-            if let Err(e) = ops.attach(&kn, kev) {
+            let attached = ops.attach(&kn, kev).and_then(|()| self.hook(&kn, hook_node));
+            if let Err(e) = attached {
                 // The event source may have queued the knote before the attach failed (a
                 // process that exited meanwhile): it must not stay on the ready list, where a
                 // scan would take it for the registered knote with the same key.
@@ -528,9 +580,6 @@ impl Kqueue {
                 return Err(e);
             }
             st.knotes.insert(node.into_node(key, kn.clone()));
-            if ops.is_fd() {
-                self.fd_knotes.fetch_add(1, Ordering::Relaxed);
-            }
             if fl & EV_FORCEONESHOT != 0 {
                 self.activate(kn.as_arc_borrow(), |s| {
                     s.flags |= EV_ONESHOT;
@@ -564,13 +613,70 @@ impl Kqueue {
         Ok(())
     }
 
+    /// After a successful `attach` of a descriptor knote: puts the knote in the close hook's
+    /// index if it holds a file the hook can see (`node` was reserved for that), otherwise
+    /// counts it for the sweep. Fails with `EBADF`, detaching the knote, if the descriptor was
+    /// closed meanwhile (by another thread, before the index could tell the hook about the
+    /// knote). The kqueue mutex is held.
+    fn hook(&self, kn: &Arc<Knote>, node: Option<close_hook::IndexNode>) -> Result {
+        if !kn.ops.is_fd() {
+            return Ok(());
+        }
+        let file = kn.file.load(Ordering::Relaxed);
+        let Some(node) = node.filter(|_| !file.is_null()) else {
+            self.unhooked.fetch_add(1, Ordering::Relaxed);
+            return Ok(());
+        };
+        close_hook::index(node, file, kn);
+        // A close that removed the descriptor before the knote was indexed found nothing to
+        // do; one that comes later finds the knote. The index lock orders the two.
+        if filter_fd::fd_of(kn.ident).is_ok_and(|fd| glue::fd_is(fd, file)) {
+            return Ok(());
+        }
+        close_hook::unindex(file, kn);
+        kn.ops.detach_deferred(kn);
+        Err(EBADF)
+    }
+
+    /// Whether `kn` is in the close hook's index. Before its detach.
+    fn is_hooked(kn: &Knote) -> bool {
+        close_hook::active() && kn.ops.is_fd() && !kn.file.load(Ordering::Relaxed).is_null()
+    }
+
+    /// Whether `kevent()` must look for closed descriptors itself (`sweep`).
+    fn needs_sweep(&self) -> bool {
+        self.unhooked.load(Ordering::Relaxed) != 0 || self.stale_hint.load(Ordering::Relaxed)
+    }
+
+    /// The close hook found a stale knote it could not queue for removal.
+    pub(crate) fn hint_stale(&self) {
+        self.stale_hint.store(true, Ordering::Relaxed);
+    }
+
+    /// Whether the process that owns this kqueue is the thread group `tgid` (compared only).
+    pub(crate) fn owned_by(&self, tgid: *const bindings::pid) -> bool {
+        !self.owner.0.is_null() && ptr::eq(self.owner.0.cast_const(), tgid)
+    }
+
+    /// The close hook's task work: unregisters `kn`, whose descriptor was closed, if it is still
+    /// registered, and drops its file reference at once (process context, in the closing task).
+    pub(crate) fn drop_closed(&self, kn: &Arc<Knote>) {
+        let mut st = self.state.lock();
+        self.unregister(&mut st, kn, false);
+    }
+
     /// Frees knotes whose descriptor was closed, looking at no more than `SWEEP_BATCH` knotes
-    /// per call, from where the previous call stopped. A closed descriptor's file reference is
-    /// therefore dropped within `ceil(knotes / SWEEP_BATCH)` calls, or at once when the knote
-    /// is woken or changed, while the cost of a call stays independent of the number of knotes.
+    /// per call, from where the previous call stopped. Only needed for descriptor knotes whose
+    /// close the close hook does not see (`needs_sweep`): such a closed descriptor's knote goes
+    /// within `ceil(knotes / SWEEP_BATCH)` calls, or at once when the knote is woken or changed,
+    /// while the cost of a call stays independent of the number of knotes.
     fn sweep(&self, st: &mut KqState) {
-        if st.knotes.is_empty() {
+        if st.knotes.is_empty() || !self.needs_sweep() {
             return;
+        }
+        if st.sweep_from.is_none() {
+            // A new pass looks at every knote: it covers the hints given so far.
+            self.stale_hint.store(false, Ordering::Relaxed);
         }
         let mut stale = KVec::new();
         let mut cursor = match st.sweep_from {
@@ -592,8 +698,16 @@ impl Kqueue {
         }
     }
 
-    /// Unregisters `kn`. The kqueue mutex is held, and `kn` is in no scan's local list.
+    /// Unregisters `kn` from `kevent()`: a file reference it holds is dropped from a work
+    /// item, not by this task (see `kq_pollwatch_destroy`). The kqueue mutex is held, and `kn`
+    /// is in no scan's local list.
     fn drop_knote(&self, st: &mut KqState, kn: &Arc<Knote>) {
+        self.unregister(st, kn, true);
+    }
+
+    /// Unregisters `kn`; `defer_put` as in `Filter::detach_deferred`. The kqueue mutex is held,
+    /// and `kn` is in no scan's local list.
+    fn unregister(&self, st: &mut KqState, kn: &Arc<Knote>, defer_put: bool) {
         // Only the table's own knote is detached and unregistered: another knote with the
         // same key is not this one's business.
         let owned = match st.knotes.get(&kn.key()) {
@@ -601,11 +715,17 @@ impl Kqueue {
             _ => None,
         };
         if owned.is_some() {
-            if kn.ops.is_fd() {
-                self.fd_knotes.fetch_sub(1, Ordering::Relaxed);
+            if Self::is_hooked(kn) {
+                close_hook::unindex(kn.file.load(Ordering::Relaxed), kn);
+            } else if kn.ops.is_fd() {
+                self.unhooked.fetch_sub(1, Ordering::Relaxed);
             }
             // After this no callback queues the knote again.
-            kn.ops.detach(kn);
+            if defer_put {
+                kn.ops.detach_deferred(kn);
+            } else {
+                kn.ops.detach(kn);
+            }
         }
         let queued = {
             let mut rd = self.ready.lock();
@@ -756,7 +876,7 @@ impl Kqueue {
         drop(st);
         if more {
             // Pass the baton to another waiter (or to a poller).
-            self.wake(0);
+            self.wake();
         }
         match result {
             Err(e) if total == 0 => Err(e),
@@ -775,7 +895,7 @@ impl Kqueue {
             // SAFETY: `wq` is initialised; `entry` was initialised by `init_wait_entry`.
             unsafe {
                 bindings::prepare_to_wait_exclusive(
-                    self.wq.get(),
+                    self.waker.wq(),
                     entry.get(),
                     bindings::TASK_INTERRUPTIBLE as i32,
                 )
@@ -814,14 +934,14 @@ impl Kqueue {
             }
         };
         // SAFETY: `entry` was prepared on `wq` above (or already removed by a wake-up).
-        unsafe { bindings::finish_wait(self.wq.get(), entry.get()) };
+        unsafe { bindings::finish_wait(self.waker.wq(), entry.get()) };
         res
     }
 
     /// `->poll` of the kqueue file: readable while knotes are queued.
     pub(crate) fn poll(&self, file: *mut bindings::file, pt: *mut bindings::poll_table) -> u32 {
         // SAFETY: `file` and `pt` come from the VFS; `wq` lives as long as the file.
-        unsafe { bindings::poll_wait(file, self.wq.get(), pt) };
+        unsafe { bindings::poll_wait(file, self.waker.wq(), pt) };
         // Pairs with the barrier in `kq_wake_one` (`wq_has_sleeper`): our queue entry is
         // visible before we look at the ready list, so an activation either sees us or we
         // see its knote.
@@ -854,8 +974,11 @@ impl Kqueue {
     pub(crate) fn release(&self) {
         let mut st = self.state.lock();
         let knotes = core::mem::take(&mut st.knotes);
-        self.fd_knotes.store(0, Ordering::Relaxed);
+        self.unhooked.store(0, Ordering::Relaxed);
         for kn in knotes.values() {
+            if Self::is_hooked(kn) {
+                close_hook::unindex(kn.file.load(Ordering::Relaxed), kn);
+            }
             kn.ops.detach(kn);
         }
         {

@@ -11,6 +11,7 @@
 //!
 //! - `kqueue.rs`: the kqueue object, its locking and the `kevent()` engine;
 //! - `knote.rs`: knotes and their state;
+//! - `close_hook.rs`: the close() hook that removes a closed descriptor's knotes;
 //! - `filter.rs`: the filter interface; `filter_user.rs`, `filter_timer.rs`, `filter_fd.rs`,
 //!   `filter_vnode.rs` (with `kq_vnode.c`), `filter_proc.rs` (with `kq_proc.c`): the filters;
 //! - `uapi.rs`: the ABI mirror.
@@ -25,6 +26,7 @@ use kernel::{
     types::{ForeignOwnable, Opaque},
 };
 
+mod close_hook;
 mod filter;
 mod filter_fd;
 mod filter_proc;
@@ -70,7 +72,10 @@ static KQUEUE_FOPS: AssertSync<bindings::file_operations> = AssertSync(bindings:
     flush: Some(kq_flush),
     poll: Some(kq_poll),
     unlocked_ioctl: Some(kq_ioctl),
-    compat_ioctl: Some(kq_ioctl),
+    // A 32-bit caller's argument is a 32-bit pointer: `compat_ptr_ioctl` converts it and calls
+    // `unlocked_ioctl`, as the misc-device default does. The ABI has no layout differences.
+    #[cfg(CONFIG_COMPAT)]
+    compat_ioctl: Some(bindings::compat_ptr_ioctl),
     llseek: Some(bindings::noop_llseek),
     // SAFETY: All-zero is a valid `file_operations` (every hook absent).
     ..unsafe { core::mem::zeroed() }
@@ -174,8 +179,12 @@ impl kernel::Module for KqueueModule {
     fn init(_module: &'static ThisModule) -> Result<Self> {
         filter_timer::init();
         kqueue::init();
-        filter_proc::init()?;
-        filter_vnode::init().inspect_err(|_| filter_proc::fini())?;
+        close_hook::init();
+        filter_proc::init().inspect_err(|_| close_hook::fini())?;
+        filter_vnode::init().inspect_err(|_| {
+            filter_proc::fini();
+            close_hook::fini();
+        })?;
         let register = || -> Result<KBox<Opaque<bindings::miscdevice>>> {
             let misc = KBox::new(Opaque::<bindings::miscdevice>::zeroed(), GFP_KERNEL)?;
             let raw = misc.get();
@@ -193,6 +202,7 @@ impl kernel::Module for KqueueModule {
         let misc = register().inspect_err(|_| {
             filter_vnode::fini();
             filter_proc::fini();
+            close_hook::fini();
         })?;
         Ok(Self { misc })
     }
@@ -207,5 +217,8 @@ impl Drop for KqueueModule {
         filter_timer::fini();
         filter_vnode::fini();
         filter_proc::fini();
+        close_hook::fini();
+        // SAFETY: No kqueue is left: no file reference is handed to the deferred-put work.
+        unsafe { glue::kq_glue_exit() };
     }
 }

@@ -1,0 +1,258 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The close() hook: descriptor knotes go away when their descriptor is closed.
+//!
+//! kqueue is keyed by descriptor, and FreeBSD removes a descriptor's knotes inside `close()`.
+//! A module has no close hook of its own, so the module probes the one exported function that
+//! every close of a descriptor passes through with the file and the closing descriptor table:
+//! `locks_remove_posix(file, files)`, which `filp_flush()` calls for every file that is not an
+//! `O_PATH` one (`close()`, `close_range()`, `dup2()` over a descriptor, close-on-exec, the exit
+//! of the last user of a descriptor table). The probe (`kq_close_probe`, an fprobe entry handler
+//! registered by `kq_glue.c`) runs in atomic context in the closing task:
+//!
+//! 1. It looks the file up in the index of hooked knotes (`INDEX`: every knote that holds a
+//!    reference to a file, by file). Nothing is done, and no lock taken, while no knote is
+//!    indexed.
+//! 2. A knote is stale when the closing task belongs to the process that owns its kqueue and
+//!    its descriptor no longer refers to the file (another descriptor of the same file keeps it
+//!    alive), or when that process's descriptor table is being torn down (exit).
+//! 3. A stale knote is queued, once, as a task work of the closing task
+//!    (`task_work_add(TWA_RESUME)`): it runs in process context before `close()` returns to
+//!    user space (or during exit), takes the kqueue mutex and unregisters the knote. Its
+//!    `fput()` is then the file's last one, and the file is released before `close()`
+//!    returns: a peer sees EOF, a pipe writer `EPIPE`, a `flock` lock is released.
+//!
+//! A knote whose close the hook cannot see (the probe could not be registered, an `O_PATH`
+//! descriptor of `EVFILT_VNODE`, a pidfd of `EVFILT_PROCDESC`, a task work that could not be
+//! queued) is found by the bounded sweep of `kevent()` instead (`Kqueue::sweep`), as before.
+//!
+//! # Locking
+//!
+//! `INDEX` (spinlock) nests inside the kqueue mutex (attach and detach hold it) and is taken by
+//! the probe with no other lock of the module held. It is never held across an allocation or a
+//! sleep. An indexed knote is registered in its kqueue's table, which holds a reference to it,
+//! and its kqueue is alive (it detaches, and so unindexes, every knote before it goes away):
+//! under `INDEX` the probe may take references to both.
+
+use core::ffi::c_void;
+use core::ptr;
+use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+use kernel::{
+    bindings,
+    prelude::*,
+    rbtree::{RBTree, RBTreeNodeReservation},
+    sync::{Arc, ArcBorrow},
+    task::Task,
+    types::Opaque,
+};
+
+use crate::filter_fd::fd_of;
+use crate::glue;
+use crate::knote::Knote;
+use crate::kqueue::Kqueue;
+
+/// Index key: the file, then the knote (both as addresses), so that the knotes of one file are
+/// neighbours.
+type IndexKey = (usize, usize);
+
+/// A reserved index node (`reserve`).
+pub(crate) type IndexNode = RBTreeNodeReservation<IndexKey, ()>;
+
+kernel::sync::global_lock! {
+    // SAFETY: `init` is called in the module initializer, before any knote exists.
+    // (`RBTree::new` is not `const`: the tree is created by `init`.)
+    unsafe(uninit) static INDEX: SpinLock<Option<RBTree<IndexKey, ()>>> = None;
+}
+
+/// Number of indexed knotes: the probe returns at once while it is zero.
+static INDEXED: AtomicUsize = AtomicUsize::new(0);
+
+/// Whether the probe is registered.
+static HOOKED: AtomicBool = AtomicBool::new(false);
+
+/// Task works queued and not finished yet (module exit waits for them: their function is in
+/// the module's text).
+static PENDING: AtomicUsize = AtomicUsize::new(0);
+
+/// Registers the probe. Called once, from module init; failure is not fatal (the module falls
+/// back to the sweep).
+pub(crate) fn init() {
+    // SAFETY: Called once, before any knote exists.
+    unsafe { INDEX.init() };
+    *INDEX.lock() = Some(RBTree::new());
+    // SAFETY: Registers the static fprobe of `kq_glue.c`; `fini` unregisters it.
+    let ret = unsafe { glue::kq_close_hook_register() };
+    if ret == 0 {
+        HOOKED.store(true, Ordering::Release);
+    } else {
+        pr_info!(
+            "no close() hook (error {}): closed descriptors are found by kevent()\n",
+            ret
+        );
+    }
+}
+
+/// Unregisters the probe and waits for every task work it queued. Module exit, when no kqueue
+/// is left.
+pub(crate) fn fini() {
+    if HOOKED.swap(false, Ordering::AcqRel) {
+        // SAFETY: Registered in `init`. Returns when no probe handler runs any more.
+        unsafe { glue::kq_close_hook_unregister() };
+    }
+    while PENDING.load(Ordering::Acquire) != 0 {
+        // SAFETY: Process context; sleeping is allowed.
+        unsafe { bindings::msleep(1) };
+    }
+    // A task work that has just decremented `PENDING` may still be returning through the
+    // module's text: wait until every task has passed a quiescent state.
+    // SAFETY: Process context.
+    unsafe { bindings::synchronize_rcu() };
+    #[cfg(CONFIG_TASKS_RCU)]
+    // SAFETY: Process context. Covers a preempted task work (preemptible kernels).
+    unsafe {
+        bindings::synchronize_rcu_tasks()
+    };
+    *INDEX.lock() = None;
+}
+
+/// Whether closes are seen by the probe. If not, every descriptor knote is left to the sweep.
+pub(crate) fn active() -> bool {
+    HOOKED.load(Ordering::Acquire)
+}
+
+/// Reserves the index node for a knote about to be indexed (process context).
+pub(crate) fn reserve() -> Result<IndexNode> {
+    RBTreeNodeReservation::new(GFP_KERNEL_ACCOUNT)
+}
+
+/// Adds `kn`, which holds a reference to `file`, to the index. The kqueue mutex is held.
+pub(crate) fn index(node: IndexNode, file: *const bindings::file, kn: &Knote) {
+    let key = (file as usize, ptr::from_ref(kn) as usize);
+    if let Some(index) = INDEX.lock().as_mut() {
+        index.insert(node.into_node(key, ()));
+        INDEXED.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// Removes `kn` from the index; after this the probe does not find it. The kqueue mutex is held.
+pub(crate) fn unindex(file: *const bindings::file, kn: &Knote) {
+    let key = (file as usize, ptr::from_ref(kn) as usize);
+    let removed = INDEX.lock().as_mut().and_then(|index| index.remove(&key));
+    if removed.is_some() {
+        INDEXED.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// The fprobe handler: `file` is being closed by the descriptor table `files`.
+///
+/// # Safety
+///
+/// Called by `kq_glue.c` from the entry of `locks_remove_posix(file, files)`: `file` is a live
+/// file; `files` is only compared.
+#[no_mangle]
+unsafe extern "C" fn kq_close_probe(file: *mut bindings::file, files: *mut c_void) {
+    if INDEXED.load(Ordering::Relaxed) == 0 || files == file.cast() {
+        // No knote anywhere, or the final release of a file (`locks_remove_file`).
+        return;
+    }
+    // SAFETY: Only compares.
+    let own_table = unsafe { glue::kq_files_is_current(files) };
+    // The last task of a process tears its table down after detaching it from the task: every
+    // descriptor of that table is going away.
+    // SAFETY: No preconditions.
+    let exiting = !own_table && unsafe { glue::kq_files_gone() };
+    if !own_table && !exiting {
+        // Some other table (an unshared copy being dropped): not the one the kqueues use.
+        return;
+    }
+    let owner = glue::current_tgid();
+    let mut guard = INDEX.lock();
+    let Some(index) = guard.as_mut() else { return };
+    let mut cursor = index.cursor_lower_bound_mut(&(file as usize, 0));
+    while let Some(c) = cursor {
+        let (&(f, knp), ()) = c.current();
+        if f != file as usize {
+            break;
+        }
+        // SAFETY: An indexed knote is alive while it is in the index (module comment), and we
+        // hold the index lock.
+        let kn = unsafe { &*(knp as *const Knote) };
+        let stale = kn.kq().owned_by(owner)
+            && (exiting || fd_of(kn.ident).map_or(true, |fd| !glue::fd_is(fd, file)));
+        if stale {
+            queue_removal(kn);
+        }
+        cursor = c.move_next();
+    }
+}
+
+/// Queues the removal of `kn` as a task work of the current task. Atomic context, index lock
+/// held.
+fn queue_removal(kn: &Knote) {
+    if kn.closing.swap(true, Ordering::AcqRel) {
+        return;
+    }
+    // SAFETY: The knote is indexed, so its kqueue is alive and owned by an `Arc` whose count
+    // cannot drop to zero while we hold the index lock (module comment).
+    let kq: Arc<Kqueue> = unsafe { ArcBorrow::from_raw(kn.kq_ptr()) }.into();
+    // SAFETY: The knote is indexed, so it is alive and owned by an `Arc` (its kqueue's table).
+    let kn_ref: Arc<Knote> = unsafe { ArcBorrow::from_raw(ptr::from_ref(kn)) }.into();
+    kn.close_kq.store(Arc::into_raw(kq).cast_mut(), Ordering::Relaxed);
+    let head = kn.close_work.get();
+    // SAFETY: `head` is the knote's own callback head, unused until now (`closing` was false),
+    // and it stays valid while the task work holds the reference taken below.
+    unsafe { (*head).func = Some(close_work) };
+    let raw = Arc::into_raw(kn_ref);
+    PENDING.fetch_add(1, Ordering::AcqRel);
+    // SAFETY: Kernel threads never run task works; otherwise `head` is initialised above and
+    // the current task is live.
+    let queued = !unsafe { glue::kq_current_is_kthread() }
+        && unsafe {
+            bindings::task_work_add(
+                Task::current_raw(),
+                head,
+                bindings::task_work_notify_mode_TWA_RESUME,
+            )
+        } == 0;
+    if queued {
+        return;
+    }
+    // The task is past its last task work (it cannot be, at a close in the owning process, but
+    // the sweep is there anyway): give the references back and leave the knote to the sweep.
+    // SAFETY: Taken above and not handed over.
+    let kn_ref = unsafe { Arc::from_raw(raw) };
+    let kq_raw = kn.close_kq.swap(ptr::null_mut(), Ordering::Relaxed);
+    // SAFETY: Stored above from `Arc::into_raw`.
+    let kq = unsafe { Arc::from_raw(kq_raw) };
+    kq.hint_stale();
+    kn.closing.store(false, Ordering::Release);
+    // Neither is the last reference (see the `SAFETY` comments above): no destructor runs here.
+    drop(kn_ref);
+    drop(kq);
+    PENDING.fetch_sub(1, Ordering::AcqRel);
+}
+
+/// The task work: unregisters the knote whose descriptor was closed. Process context, in the
+/// task that closed it, before it returns to user space.
+///
+/// # Safety
+///
+/// `head` is the `close_work` of a knote queued by `queue_removal`, which handed over one
+/// reference to the knote (`Arc::into_raw`) and one to its kqueue (`close_kq`).
+unsafe extern "C" fn close_work(head: *mut bindings::callback_head) {
+    {
+        // SAFETY: `head` is the `close_work` field of a knote.
+        let knp = unsafe {
+            kernel::container_of!(head.cast::<Opaque<bindings::callback_head>>(), Knote, close_work)
+        };
+        // SAFETY: The reference handed over by `queue_removal`.
+        let kn = unsafe { Arc::from_raw(knp) };
+        let kq_raw = kn.close_kq.swap(ptr::null_mut(), Ordering::Relaxed);
+        // SAFETY: Stored by `queue_removal` from `Arc::into_raw`.
+        let kq = unsafe { Arc::from_raw(kq_raw) };
+        kq.drop_closed(&kn);
+    }
+    // Last: module exit waits for this count (see `fini`).
+    PENDING.fetch_sub(1, Ordering::AcqRel);
+}
