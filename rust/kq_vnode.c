@@ -12,8 +12,15 @@
  * - rmdir of a watched directory. Linux reports it only to the parent
  *   (FS_DELETE with the victim as data); FS_DELETE_SELF comes when the last
  *   reference to the directory goes, and the watcher's descriptor is one.
+ *   The sb mark listens to FS_DELETE only while a directory on that
+ *   filesystem is watched (ndirs): then every unlink and rmdir on the
+ *   filesystem calls into the module, which costs one mark lookup of the
+ *   victim (fsnotify_find_mark()), whatever the number of watches.
  * - The filesystem shut down (FS_ERROR with ESHUTDOWN: FS_IOC_SHUTDOWN, or
  *   its block device went away): NOTE_REVOKE for every watched inode on it.
+ *   FS_ERROR is rare; a mark listening only to it costs other events on
+ *   the filesystem nothing (fsnotify() skips marks whose mask does not
+ *   match).
  *
  * Lifetime. A mark is created with one reference, ours, dropped when its
  * last user goes (users: the watches of an inode mark, the inode marks of an
@@ -61,12 +68,16 @@ enum kq_vmark_kind {
 /* What it listens to only when a watch asks (frequent events). */
 #define KQ_VMARK_INODE_OPT \
 	(FS_ACCESS | FS_OPEN | FS_CLOSE_WRITE | FS_CLOSE_NOWRITE)
-#define KQ_VMARK_SB_MASK	(FS_DELETE | FS_ERROR)
+#define KQ_VMARK_SB_MASK	FS_ERROR
+/* Added to an sb mark while a directory on it is watched. */
+#define KQ_VMARK_SB_DIRS	FS_DELETE
 
 struct kq_vmark {
 	struct fsnotify_mark mark;
 	enum kq_vmark_kind kind;
 	unsigned int users;		/* [kq_vnode_mutex] */
+	/* SB: inode marks of directories on it. INODE: 1 for a directory. */
+	unsigned int ndirs;		/* [kq_vnode_mutex] */
 	spinlock_t lock;
 	/* INODE: kq_vnode_watch.link; SB: kq_vmark.sb_link. [lock] */
 	struct list_head list;
@@ -330,6 +341,14 @@ static struct kq_vmark *kq_vmark_get_sb(struct super_block *s)
 	return sb;
 }
 
+/* An inode mark of a directory goes: its sb mark may stop listening to FS_DELETE. */
+static void kq_vmark_put_dir(struct kq_vmark *vm)
+{
+	if (vm->ndirs && !--vm->sb->ndirs)
+		fsnotify_modify_mark_mask(&vm->sb->mark, 0, KQ_VMARK_SB_DIRS);
+	vm->ndirs = 0;
+}
+
 static struct kq_vmark *kq_vmark_get_inode(struct inode *inode)
 {
 	struct kq_vmark *vm, *sb;
@@ -348,6 +367,12 @@ static struct kq_vmark *kq_vmark_get_inode(struct inode *inode)
 		return ERR_PTR(-ENOMEM);
 	}
 	kq_vmark_init_inode_lock(vm);
+	/* Before the inode mark, so that no rmdir is missed. */
+	if (S_ISDIR(inode->i_mode)) {
+		vm->ndirs = 1;
+		if (!sb->ndirs++)
+			fsnotify_modify_mark_mask(&sb->mark, KQ_VMARK_SB_DIRS, 0);
+	}
 	vm->sb = sb;
 	vm->inode = inode;
 	vm->size = i_size_read(inode);
@@ -361,6 +386,7 @@ static struct kq_vmark *kq_vmark_get_inode(struct inode *inode)
 		spin_lock_irqsave(&sb->lock, flags);
 		list_del(&vm->sb_link);
 		spin_unlock_irqrestore(&sb->lock, flags);
+		kq_vmark_put_dir(vm);
 		fsnotify_put_mark(&vm->mark);
 		kq_vmark_put(sb);
 		return ERR_PTR(err);
@@ -384,6 +410,7 @@ static void kq_vmark_put(struct kq_vmark *vm)
 		spin_lock_irqsave(&sb->lock, flags);
 		list_del(&vm->sb_link);
 		spin_unlock_irqrestore(&sb->lock, flags);
+		kq_vmark_put_dir(vm);
 	}
 	/* Our reference: freed after a grace period by ->free_mark(). */
 	fsnotify_put_mark(&vm->mark);
