@@ -2,10 +2,11 @@
 /*
  * kqbench: kqueue (/dev/kqueue) against its native Linux equivalent.
  *
- *   kqbench [--smoke] [--reps N] [--only null,reg,wait,wake,timer,echo]
+ *   kqbench [--smoke] [--reps N] [--only null,reg,wait,wake,timer,echo,close]
  *           [--null-iters N] [--reg-sizes N,N,..] [--idle-sizes N,N,..]
  *           [--active K,K,..] [--wake-rounds N] [--timers N]
  *           [--timer-ms MS] [--echo-conns M] [--echo-rounds R]
+ *           [--close-pipes N] [--close-idle N]
  *
  * Each benchmark runs the kqueue variant and the native one interleaved,
  * --reps times (5), and reports the medians: one JSON object per line
@@ -968,6 +969,105 @@ static void bench_echo(int m, long rounds)
 	report("echo_tcp", params, kq, ep, "requests/s", "higher");
 }
 
+/*
+ * 7. close() of pipes: n fresh pipes, both ends closed, timed per pipe (their
+ * creation and registration are not timed). CLOSE_PLAIN: no kqueue or epoll
+ * involved; CLOSE_KQ_IDLE: a kqueue holds @idle idle knotes on the pool's
+ * pipes, the closed pipes are not registered; CLOSE_KQ_REG: their read ends
+ * are registered (EVFILT_READ) in a kqueue and closed without EV_DELETE;
+ * CLOSE_EP_REG: the same with epoll_ctl(EPOLL_CTL_ADD).
+ */
+enum close_kind { CLOSE_PLAIN, CLOSE_KQ_IDLE, CLOSE_KQ_REG, CLOSE_EP_REG };
+
+static double close_run(enum close_kind kind, long n, long idle)
+{
+	struct epoll_event eev = { .events = EPOLLIN };
+	struct kevent *ch = NULL;
+	double t0, t1;
+	int *fds, q = -1, p[2];
+	long i;
+
+	fds = calloc(2 * n, sizeof(*fds));
+	if (!fds)
+		fail("calloc");
+	for (i = 0; i < n; i++) {
+		if (pipe2(p, O_CLOEXEC))
+			fail("pipe2");
+		fds[2 * i] = p[0];
+		fds[2 * i + 1] = p[1];
+	}
+	if (kind == CLOSE_KQ_IDLE || kind == CLOSE_KQ_REG) {
+		long m = kind == CLOSE_KQ_IDLE ? idle : n;
+
+		q = kqueue();
+		ch = calloc(m, sizeof(*ch));
+		if (q < 0 || !ch)
+			fail("kqueue/calloc");
+		for (i = 0; i < m; i++)
+			set_kevent(&ch[i], kind == CLOSE_KQ_IDLE ? pipe_rd[i] : fds[2 * i],
+				   EVFILT_READ, EV_ADD, 0, 0);
+		if (kevent(q, ch, m, NULL, 0, NULL))
+			fail("kevent EV_ADD");
+	} else if (kind == CLOSE_EP_REG) {
+		q = epoll_create1(EPOLL_CLOEXEC);
+		if (q < 0)
+			fail("epoll_create1");
+		for (i = 0; i < n; i++) {
+			eev.data.fd = fds[2 * i];
+			if (epoll_ctl(q, EPOLL_CTL_ADD, fds[2 * i], &eev))
+				fail("epoll_ctl ADD");
+		}
+	}
+	t0 = now_ns();
+	for (i = 0; i < 2 * n; i++)
+		if (close(fds[i]))
+			fail("close");
+	t1 = now_ns();
+	if (q >= 0)
+		close(q);
+	free(ch);
+	free(fds);
+	return (t1 - t0) / n;
+}
+
+static void bench_close(long n, long idle)
+{
+	double plain[MAX_REPS], kidle[MAX_REPS], kreg[MAX_REPS], ereg[MAX_REPS];
+	char params[160];
+	int r;
+
+	if (pipes_need(idle)) {
+		printf("# close idle=%ld skipped: cannot create %ld pipes\n", idle, idle);
+		return;
+	}
+	raise_nofile(2 * npipes + 2 * n + 64);
+	for (r = 0; r < reps; r++) {
+		if (r % 2) {
+			ereg[r] = close_run(CLOSE_EP_REG, n, idle);
+			kreg[r] = close_run(CLOSE_KQ_REG, n, idle);
+			kidle[r] = close_run(CLOSE_KQ_IDLE, n, idle);
+			plain[r] = close_run(CLOSE_PLAIN, n, idle);
+		} else {
+			plain[r] = close_run(CLOSE_PLAIN, n, idle);
+			kidle[r] = close_run(CLOSE_KQ_IDLE, n, idle);
+			kreg[r] = close_run(CLOSE_KQ_REG, n, idle);
+			ereg[r] = close_run(CLOSE_EP_REG, n, idle);
+		}
+	}
+	snprintf(params, sizeof(params),
+		 "\"pipes\":%ld,\"kqueue\":\"%ld idle knotes elsewhere\",\"native\":\"no kqueue\"",
+		 n, idle);
+	report("close_idle_knotes", params, kidle, plain, "ns/pipe", "lower");
+	snprintf(params, sizeof(params),
+		 "\"pipes\":%ld,\"kqueue\":\"EVFILT_READ, no EV_DELETE\",\"native\":\"epoll_ctl ADD\"",
+		 n);
+	report("close_registered", params, kreg, ereg, "ns/pipe", "lower");
+	snprintf(params, sizeof(params),
+		 "\"pipes\":%ld,\"kqueue\":\"EVFILT_READ, no EV_DELETE\",\"native\":\"no kqueue\"",
+		 n);
+	report("close_registered_vs_plain", params, kreg, plain, "ns/pipe", "lower");
+}
+
 /* Command line. */
 
 static void parse_sizes(struct sizes *s, const char *arg)
@@ -1024,6 +1124,8 @@ int main(int argc, char **argv)
 		{ "timer-ms", required_argument, NULL, 'm' },
 		{ "echo-conns", required_argument, NULL, 'c' },
 		{ "echo-rounds", required_argument, NULL, 'e' },
+		{ "close-pipes", required_argument, NULL, 'p' },
+		{ "close-idle", required_argument, NULL, 'l' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
 	};
@@ -1032,6 +1134,7 @@ int main(int argc, char **argv)
 	struct sizes act = { 2, { 1, 100 } };
 	long null_iters = 100000, wait_budget = 10000, wake_rounds = 5000;
 	long timers = 1000, timer_ms = 1000, echo_rounds = 100;
+	long close_pipes = 1000, close_idle = 10000;
 	int echo_conns = 100, c, i, j, smoke = 0;
 	const char *only = NULL;
 	double t0 = now_ns();
@@ -1053,6 +1156,8 @@ int main(int argc, char **argv)
 		timer_ms = 100;
 		echo_conns = 10;
 		echo_rounds = 10;
+		close_pipes = 100;
+		close_idle = 100;
 	}
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		switch (c) {
@@ -1096,13 +1201,20 @@ int main(int argc, char **argv)
 		case 'e':
 			echo_rounds = atol(optarg);
 			break;
+		case 'p':
+			close_pipes = atol(optarg);
+			break;
+		case 'l':
+			close_idle = atol(optarg);
+			break;
 		default:
 			fprintf(stderr, "usage: kqbench [--smoke] [--reps N] [--only LIST] [SIZE OPTIONS]\n");
 			return c == 'h' ? 0 : 2;
 		}
 	}
 	if (null_iters < 1 || wait_budget < 1 || wake_rounds < 1 || timers < 1 ||
-	    timer_ms < 1 || echo_conns < 1 || echo_rounds < 1) {
+	    timer_ms < 1 || echo_conns < 1 || echo_rounds < 1 || close_pipes < 1 ||
+	    close_idle < 1) {
 		fprintf(stderr, "kqbench: sizes must be positive\n");
 		return 2;
 	}
@@ -1131,6 +1243,8 @@ int main(int argc, char **argv)
 		bench_timer(timers, timer_ms);
 	if (selected(only, "echo"))
 		bench_echo(echo_conns, echo_rounds);
+	if (selected(only, "close"))
+		bench_close(close_pipes, close_idle);
 	print_table();
 	printf("# kqbench: %d results in %.1f s\n", nresults, (now_ns() - t0) / 1e9);
 	return nresults ? 0 : 1;
