@@ -394,7 +394,7 @@ unsafe extern "C" fn kq_proc_exited(ctx: *mut c_void, status: i32) {
 }
 
 /// Called by `kq_proc.c`: the signal of a `EVFILT_SIGNAL` watch was generated for the
-/// kqueue's process. Atomic context, under the process's siglock and `kq_proc_lock`.
+/// kqueue's process. Atomic context, under the process's siglock and its bucket lock (`kq_proc.c`).
 ///
 /// # Safety
 ///
@@ -409,7 +409,7 @@ unsafe extern "C" fn kq_signal_generated(ctx: *mut c_void) {
 
 /// Called by `kq_proc.c`: the watched process (watch `w`) forked; `child` is the child's
 /// `struct pid`, `child_nr` its pid as the kqueue's owner sees it. Atomic context, under
-/// `kq_proc_lock`, before the child first runs.
+/// the parent's and the child's bucket locks (`kq_proc.c`), before the child first runs.
 ///
 /// # Safety
 ///
@@ -473,7 +473,7 @@ unsafe fn track_child(
     // Atomic context (see the module comment): the child must be watched before it runs.
     let kn = Knote::new_with(kq, &PROC, &kev, GFP_ATOMIC)?;
     let node = RBTreeNodeReservation::new(GFP_ATOMIC)?;
-    // SAFETY: We run inside the fork probe with `kq_proc_lock` held, `w` is the parent's
+    // SAFETY: We run inside the fork probe with the bucket locks held, `w` is the parent's
     // live watch and `child` a live pid (the function's contract). `kn` outlives the new
     // watch: it is destroyed by `untrack` below or by `detach`.
     let cw = unsafe { kq_procwatch_track(w, child, ctx_of(&kn)) };
@@ -494,7 +494,7 @@ unsafe fn track_child(
         parent: parent.into(),
     };
     if let Err(a) = kq.queue_adoption(a) {
-        // Undo the watch, still in the same probe call (`kq_proc_lock` is held).
+        // Undo the watch, still in the same probe call (the bucket locks are held).
         let cw = {
             let mut rd = kq.ready_lock().lock();
             a.child.state.access_mut(&mut rd).proc.watch.take()

@@ -35,15 +35,21 @@
  * outlives them, and module exit waits for them with
  * tracepoint_synchronize_unregister().
  *
- * Registry: watches that a probe must find are in kq_proc_hash, keyed by the
- * struct pid pointer of the watched thread group. kq_proc_lock protects it
- * and is irq-safe, because signal_generate fires in hard interrupt context
- * too (POSIX timers). A probe looks at one bucket, so its cost does not grow
- * with the number of watches elsewhere.
+ * Registry: watches that a probe must find are grouped by watched thread
+ * group (struct kq_ptarget, one per struct pid that has watches) in
+ * kq_proc_hash, whose buckets are keyed by the struct pid pointer and each
+ * have their own lock. The locks are irq-safe, because signal_generate fires
+ * in hard interrupt context too (POSIX timers). A probe for a process locks
+ * one bucket and walks only that process's own watches: the fork, exec or
+ * signal of a process nobody watches costs a short bucket walk, and no
+ * number of watches on other processes makes it longer. The fork probe also
+ * locks the child's bucket (both in address order) for NOTE_TRACK, which
+ * watches the child there before it first runs.
  *
- * Lock order: siglock (signal_generate) or tasklist_lock (exit) ->
- * kq_proc_lock -> pid->wait_pidfd.lock -> the kqueue's ready lock -> the
- * kqueue's wait-queue lock. Callbacks into Rust only update a knote and
+ * Lock order: siglock (signal_generate) or tasklist_lock (exit) -> a
+ * bucket's lock (a fork: the lower-addressed of the parent's and the child's
+ * bucket first) -> kq_user_lock; bucket lock -> pid->wait_pidfd.lock -> the
+ * kqueue's ready lock -> the kqueue's wait-queue lock. Callbacks into Rust only update a knote and
  * queue it; a watch is destroyed in process context, after which no
  * callback refers to its knote any more.
  *
@@ -86,7 +92,8 @@ enum kq_watch_kind {
 };
 
 struct kq_procwatch {
-	struct hlist_node node;		/* in kq_proc_hash; unhashed if no probe needs it */
+	struct hlist_node node;		/* in target->watches, if a probe needs it */
+	struct kq_ptarget *target;	/* while hashed [its bucket's lock] */
 	struct pid *pid;		/* counted: the watched thread group */
 	/*
 	 * The watcher's pid namespace, for NOTE_TRACK child idents. Not
@@ -146,9 +153,24 @@ static DEFINE_MUTEX(kq_probe_mutex);
 static void kq_probe_idle_fn(struct work_struct *work);
 static DECLARE_DELAYED_WORK(kq_probe_idle, kq_probe_idle_fn);
 
-#define KQ_PROC_HASH_BITS 8
-static struct hlist_head kq_proc_hash[1 << KQ_PROC_HASH_BITS];
-static DEFINE_SPINLOCK(kq_proc_lock);
+#define KQ_PROC_HASH_BITS 10
+
+struct kq_pbucket {
+	spinlock_t lock;
+	struct hlist_head targets;	/* kq_ptarget.node [lock] */
+};
+
+static struct kq_pbucket kq_proc_hash[1 << KQ_PROC_HASH_BITS];
+
+/* The hashed watches of one thread group. */
+struct kq_ptarget {
+	struct hlist_node node;		/* in its bucket's targets */
+	struct pid *pid;		/* compared only: its watches hold references */
+	struct hlist_head watches;	/* kq_procwatch.node */
+};
+
+/* Protects kq_pusers and the counts in it. Nests inside a bucket's lock. */
+static DEFINE_SPINLOCK(kq_user_lock);
 
 /*
  * Watches per user, limited to kq_max_user_watches (the module parameter
@@ -156,7 +178,7 @@ static DEFINE_SPINLOCK(kq_proc_lock);
  * costs memory and lengthens a hash chain that probes walk with interrupts
  * off. A watch is charged to the user who registered it; a NOTE_TRACK
  * child's watch to the user of its parent's watch. The table and the counts
- * are protected by kq_proc_lock.
+ * are protected by kq_user_lock.
  */
 struct kq_puser {
 	struct hlist_node node;		/* in kq_pusers */
@@ -167,7 +189,7 @@ struct kq_puser {
 static DEFINE_HASHTABLE(kq_pusers, 6);
 static unsigned int kq_max_user_watches;
 
-/* One more watch for @u, if the limit allows. kq_proc_lock held. */
+/* One more watch for @u, if the limit allows. kq_user_lock held. */
 static bool kq_user_charge_locked(struct kq_puser *u)
 {
 	if (u->watches >= kq_max_user_watches)
@@ -176,7 +198,7 @@ static bool kq_user_charge_locked(struct kq_puser *u)
 	return true;
 }
 
-/* One watch less for @u; frees it with its last one. kq_proc_lock held. */
+/* One watch less for @u; frees it with its last one. kq_user_lock held. */
 static void kq_user_uncharge_locked(struct kq_puser *u)
 {
 	if (--u->watches == 0) {
@@ -194,20 +216,20 @@ static struct kq_puser *kq_user_charge(void)
 	bool ok;
 
 	for (;;) {
-		spin_lock_irqsave(&kq_proc_lock, flags);
+		spin_lock_irqsave(&kq_user_lock, flags);
 		hash_for_each_possible(kq_pusers, u, node, __kuid_val(uid))
 			if (uid_eq(u->uid, uid))
 				goto found;
 		if (fresh)
 			break;
-		spin_unlock_irqrestore(&kq_proc_lock, flags);
+		spin_unlock_irqrestore(&kq_user_lock, flags);
 		fresh = kzalloc_obj(*fresh, GFP_KERNEL_ACCOUNT);
 		if (!fresh)
 			return ERR_PTR(-ENOMEM);
 	}
 	/* First watch of this user: @fresh becomes its entry. */
 	if (!kq_max_user_watches) {
-		spin_unlock_irqrestore(&kq_proc_lock, flags);
+		spin_unlock_irqrestore(&kq_user_lock, flags);
 		kfree(fresh);
 		return ERR_PTR(-ENOMEM);
 	}
@@ -217,7 +239,7 @@ static struct kq_puser *kq_user_charge(void)
 	hash_add(kq_pusers, &u->node, __kuid_val(uid));
 found:
 	ok = kq_user_charge_locked(u);
-	spin_unlock_irqrestore(&kq_proc_lock, flags);
+	spin_unlock_irqrestore(&kq_user_lock, flags);
 	kfree(fresh);
 	return ok ? u : ERR_PTR(-ENOMEM);
 }
@@ -226,14 +248,70 @@ static void kq_user_uncharge(struct kq_puser *u)
 {
 	unsigned long flags;
 
-	spin_lock_irqsave(&kq_proc_lock, flags);
+	spin_lock_irqsave(&kq_user_lock, flags);
 	kq_user_uncharge_locked(u);
-	spin_unlock_irqrestore(&kq_proc_lock, flags);
+	spin_unlock_irqrestore(&kq_user_lock, flags);
 }
 
-static struct hlist_head *kq_proc_bucket(struct pid *pid)
+static struct kq_pbucket *kq_proc_bucket(struct pid *pid)
 {
 	return &kq_proc_hash[hash_ptr(pid, KQ_PROC_HASH_BITS)];
+}
+
+/* The target of @pid in @b, or NULL. @b's lock held. */
+static struct kq_ptarget *kq_target_find(struct kq_pbucket *b, struct pid *pid)
+{
+	struct kq_ptarget *t;
+
+	lockdep_assert_held(&b->lock);
+	hlist_for_each_entry(t, &b->targets, node)
+		if (t->pid == pid)
+			return t;
+	return NULL;
+}
+
+/*
+ * Adds @w to the watches of its pid in @b, whose lock is held. Uses
+ * *@spare (and clears it) if the pid has no target yet; returns false if it
+ * needed one and there was none.
+ */
+static bool kq_target_add(struct kq_pbucket *b, struct kq_procwatch *w,
+			  struct kq_ptarget **spare)
+{
+	struct kq_ptarget *t = kq_target_find(b, w->pid);
+
+	if (!t) {
+		t = *spare;
+		if (!t)
+			return false;
+		*spare = NULL;
+		t->pid = w->pid;
+		INIT_HLIST_HEAD(&t->watches);
+		hlist_add_head(&t->node, &b->targets);
+	}
+	hlist_add_head(&w->node, &t->watches);
+	w->target = t;
+	return true;
+}
+
+/*
+ * Takes @w off its target, in @b, whose lock is held. Returns the target if
+ * it has no watch left (unlinked; the caller frees it), else NULL.
+ */
+static struct kq_ptarget *kq_target_del(struct kq_pbucket *b,
+					struct kq_procwatch *w)
+{
+	struct kq_ptarget *t = w->target;
+
+	lockdep_assert_held(&b->lock);
+	if (!t)
+		return NULL;
+	hlist_del_init(&w->node);
+	w->target = NULL;
+	if (!hlist_empty(&t->watches))
+		return NULL;
+	hlist_del(&t->node);
+	return t;
 }
 
 static void kq_find_tracepoint(struct tracepoint *tp, void *priv)
@@ -248,6 +326,11 @@ static void kq_find_tracepoint(struct tracepoint *tp, void *priv)
 int kq_proc_init(unsigned int max_user_watches)
 {
 	int i;
+
+	for (i = 0; i < ARRAY_SIZE(kq_proc_hash); i++) {
+		spin_lock_init(&kq_proc_hash[i].lock);
+		INIT_HLIST_HEAD(&kq_proc_hash[i].targets);
+	}
 
 	kq_max_user_watches = max_user_watches;
 	for_each_kernel_tracepoint(kq_find_tracepoint, NULL);
@@ -417,13 +500,22 @@ static void kq_watch_hook(struct kq_procwatch *w)
 	w->hooked = true;
 }
 
-static void kq_watch_hash(struct kq_procwatch *w)
+/* Makes @w visible to the probes. Process context. */
+static int kq_watch_hash(struct kq_procwatch *w)
 {
+	struct kq_pbucket *b = kq_proc_bucket(w->pid);
+	struct kq_ptarget *spare;
 	unsigned long flags;
 
-	spin_lock_irqsave(&kq_proc_lock, flags);
-	hlist_add_head(&w->node, kq_proc_bucket(w->pid));
-	spin_unlock_irqrestore(&kq_proc_lock, flags);
+	spare = kzalloc_obj(*spare, GFP_KERNEL_ACCOUNT);
+	spin_lock_irqsave(&b->lock, flags);
+	if (!kq_target_add(b, w, &spare)) {
+		spin_unlock_irqrestore(&b->lock, flags);
+		return -ENOMEM;
+	}
+	spin_unlock_irqrestore(&b->lock, flags);
+	kfree(spare);
+	return 0;
 }
 
 /*
@@ -527,8 +619,9 @@ struct kq_procwatch *kq_proc_watch_pid(__u64 nr, void *ctx)
 	w = kq_watch_new(pid, ctx, KQ_WATCH_PROC);
 	if (IS_ERR(w))
 		return w;
-	kq_watch_hash(w);
-	ret = kq_watch_hook_exit(w);
+	ret = kq_watch_hash(w);
+	if (!ret)
+		ret = kq_watch_hook_exit(w);
 	if (ret) {
 		kq_procwatch_destroy(w);
 		return ERR_PTR(ret);
@@ -586,19 +679,25 @@ struct kq_procwatch *kq_proc_watch_signal(__u64 sig, void *ctx)
 	if (IS_ERR(w))
 		return w;
 	w->sig = (int)sig;
-	kq_watch_hash(w);
+	if (kq_watch_hash(w)) {
+		kq_procwatch_destroy(w);
+		return ERR_PTR(-ENOMEM);
+	}
 	return w;
 }
 
 void kq_procwatch_destroy(struct kq_procwatch *w)
 {
+	struct kq_pbucket *b = kq_proc_bucket(w->pid);
+	struct kq_ptarget *dead;
 	unsigned long flags;
 
 	/* After these two, no probe and no wake-up refers to w->ctx. */
-	spin_lock_irqsave(&kq_proc_lock, flags);
-	hlist_del_init(&w->node);
-	kq_user_uncharge_locked(w->user);
-	spin_unlock_irqrestore(&kq_proc_lock, flags);
+	spin_lock_irqsave(&b->lock, flags);
+	dead = kq_target_del(b, w);
+	spin_unlock_irqrestore(&b->lock, flags);
+	kfree(dead);
+	kq_user_uncharge(w->user);
 	if (w->hooked)
 		remove_wait_queue(&w->pid->wait_pidfd, &w->wait);
 	kq_watch_put_probes(w->kind);
@@ -622,19 +721,33 @@ int kq_procwatch_fd_is(struct kq_procwatch *w, unsigned int fd)
 /*
  * NOTE_TRACK: watches the new child @child (a struct pid) of @parent's
  * process for knote @ctx. Called from the fork probe through
- * kq_proc_forked(), with kq_proc_lock held, before the child first runs.
+ * kq_proc_forked(), with the parent's and the child's bucket locks held,
+ * before the child first runs.
  */
 struct kq_procwatch *kq_procwatch_track(struct kq_procwatch *parent,
 					void *child, void *ctx)
 {
+	struct kq_pbucket *b = kq_proc_bucket(child);
+	struct kq_ptarget *spare = NULL;
 	struct kq_procwatch *w;
+	bool charged;
 
-	lockdep_assert_held(&kq_proc_lock);
-	if (!kq_user_charge_locked(parent->user))
+	lockdep_assert_held(&b->lock);
+	spin_lock(&kq_user_lock);
+	charged = kq_user_charge_locked(parent->user);
+	spin_unlock(&kq_user_lock);
+	if (!charged)
 		return NULL;
 	w = kzalloc_obj(*w, GFP_ATOMIC);
+	if (w && !kq_target_find(b, child)) {
+		spare = kzalloc_obj(*spare, GFP_ATOMIC);
+		if (!spare) {
+			kfree(w);
+			w = NULL;
+		}
+	}
 	if (!w) {
-		kq_user_uncharge_locked(parent->user);
+		kq_user_uncharge(parent->user);
 		return NULL;
 	}
 	w->user = parent->user;
@@ -646,16 +759,15 @@ struct kq_procwatch *kq_procwatch_track(struct kq_procwatch *parent,
 	atomic_inc(&kq_probes[KQ_PROBE_FORK].users);
 	atomic_inc(&kq_probes[KQ_PROBE_EXEC].users);
 	kq_watch_hook(w);
-	hlist_add_head(&w->node, kq_proc_bucket(w->pid));
+	kq_target_add(b, w, &spare);
 	return w;
 }
 
 /* Undoes kq_procwatch_track() in the same probe call. */
 void kq_procwatch_untrack(struct kq_procwatch *w)
 {
-	lockdep_assert_held(&kq_proc_lock);
-	hlist_del_init(&w->node);
-	kq_user_uncharge_locked(w->user);
+	kfree(kq_target_del(kq_proc_bucket(w->pid), w));
+	kq_user_uncharge(w->user);
 	remove_wait_queue(&w->pid->wait_pidfd, &w->wait);
 	/* Neither reaches zero: the parent watch and the child task hold on. */
 	atomic_dec(&kq_probes[KQ_PROBE_FORK].users);
@@ -667,9 +779,11 @@ void kq_procwatch_untrack(struct kq_procwatch *w)
 static void kq_probe_fork(void *data, struct task_struct *parent,
 			  struct task_struct *child)
 {
-	struct pid *ppid, *cpid;
+	struct kq_pbucket *pb, *cb;
 	struct kq_procwatch *w;
+	struct kq_ptarget *t;
 	struct hlist_node *tmp;
+	struct pid *ppid, *cpid;
 	unsigned long flags;
 
 	/* A new thread is not a new process. */
@@ -677,26 +791,50 @@ static void kq_probe_fork(void *data, struct task_struct *parent,
 		return;
 	ppid = task_tgid(parent);
 	cpid = task_tgid(child);
-	spin_lock_irqsave(&kq_proc_lock, flags);
-	/* NOTE_TRACK may add watches (of another pid) to this bucket. */
-	hlist_for_each_entry_safe(w, tmp, kq_proc_bucket(ppid), node)
-		if (w->pid == ppid && w->kind == KQ_WATCH_PROC)
-			kq_proc_forked(w->ctx, w, cpid, pid_nr_ns(cpid, w->ns));
-	spin_unlock_irqrestore(&kq_proc_lock, flags);
+	if (!ppid || !cpid)
+		return;
+	pb = kq_proc_bucket(ppid);
+	cb = kq_proc_bucket(cpid);
+	/* Both buckets, in address order: NOTE_TRACK adds to the child's. */
+	local_irq_save(flags);
+	if (pb == cb) {
+		spin_lock(&pb->lock);
+	} else {
+		spin_lock(pb < cb ? &pb->lock : &cb->lock);
+		spin_lock_nested(pb < cb ? &cb->lock : &pb->lock,
+				 SINGLE_DEPTH_NESTING);
+	}
+	t = kq_target_find(pb, ppid);
+	if (t)
+		hlist_for_each_entry_safe(w, tmp, &t->watches, node)
+			if (w->kind == KQ_WATCH_PROC)
+				kq_proc_forked(w->ctx, w, cpid,
+					       pid_nr_ns(cpid, w->ns));
+	if (pb != cb)
+		spin_unlock(&cb->lock);
+	spin_unlock(&pb->lock);
+	local_irq_restore(flags);
 }
 
 static void kq_probe_exec(void *data, struct task_struct *p, pid_t old_pid,
 			  struct linux_binprm *bprm)
 {
 	struct pid *pid = task_tgid(p);
+	struct kq_pbucket *b;
 	struct kq_procwatch *w;
+	struct kq_ptarget *t;
 	unsigned long flags;
 
-	spin_lock_irqsave(&kq_proc_lock, flags);
-	hlist_for_each_entry(w, kq_proc_bucket(pid), node)
-		if (w->pid == pid && w->kind == KQ_WATCH_PROC)
-			kq_proc_exec(w->ctx);
-	spin_unlock_irqrestore(&kq_proc_lock, flags);
+	if (!pid)
+		return;
+	b = kq_proc_bucket(pid);
+	spin_lock_irqsave(&b->lock, flags);
+	t = kq_target_find(b, pid);
+	if (t)
+		hlist_for_each_entry(w, &t->watches, node)
+			if (w->kind == KQ_WATCH_PROC)
+				kq_proc_exec(w->ctx);
+	spin_unlock_irqrestore(&b->lock, flags);
 }
 
 /* Under @task's siglock, interrupts off. */
@@ -704,6 +842,8 @@ static void kq_probe_signal(void *data, int sig, struct kernel_siginfo *info,
 			    struct task_struct *task, int group, int result)
 {
 	struct kq_procwatch *w;
+	struct kq_pbucket *b;
+	struct kq_ptarget *t;
 	unsigned long flags;
 	struct pid *pid;
 
@@ -715,9 +855,14 @@ static void kq_probe_signal(void *data, int sig, struct kernel_siginfo *info,
 	    task->sighand->action[SIGCHLD - 1].sa.sa_handler == SIG_IGN)
 		return;
 	pid = task_tgid(task);
-	spin_lock_irqsave(&kq_proc_lock, flags);
-	hlist_for_each_entry(w, kq_proc_bucket(pid), node)
-		if (w->pid == pid && w->kind == KQ_WATCH_SIGNAL && w->sig == sig)
-			kq_signal_generated(w->ctx);
-	spin_unlock_irqrestore(&kq_proc_lock, flags);
+	if (!pid)
+		return;
+	b = kq_proc_bucket(pid);
+	spin_lock_irqsave(&b->lock, flags);
+	t = kq_target_find(b, pid);
+	if (t)
+		hlist_for_each_entry(w, &t->watches, node)
+			if (w->kind == KQ_WATCH_SIGNAL && w->sig == sig)
+				kq_signal_generated(w->ctx);
+	spin_unlock_irqrestore(&b->lock, flags);
 }

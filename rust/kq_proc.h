@@ -21,15 +21,15 @@ struct kq_procwatch *kq_proc_watch_signal(__u64 sig, void *ctx);
 void kq_procwatch_destroy(struct kq_procwatch *w);
 int kq_procwatch_fd_is(struct kq_procwatch *w, unsigned int fd);
 
-/* Only from kq_proc_forked(), i.e. with kq_proc_lock held. */
+/* Only from kq_proc_forked(), i.e. with the fork probe's bucket locks held. */
 struct kq_procwatch *kq_procwatch_track(struct kq_procwatch *parent,
 					void *child, void *ctx);
 void kq_procwatch_untrack(struct kq_procwatch *w);
 
 /*
  * Implemented in Rust (filter_proc.rs). Called in atomic context: the
- * first two and the last with kq_proc_lock held, kq_proc_exited() under the
- * pid's wait-queue lock.
+ * first two and the last with the watched pid's bucket lock held,
+ * kq_proc_exited() under the pid's wait-queue lock.
  */
 void kq_proc_exec(void *ctx);
 void kq_proc_forked(void *ctx, struct kq_procwatch *w, void *child,
