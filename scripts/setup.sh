@@ -20,7 +20,7 @@ set -euo pipefail
 
 APT_PKGS="build-essential flex bison bc libelf-dev libssl-dev cpio kmod xz-utils
  busybox-static qemu-system-x86 rustc-web rust-web-src libstd-rust-web-dev
- rust-web-clippy rustfmt-web clang-22 lld-22 llvm-22 libclang-22-dev pkg-config"
+ rust-web-clippy rustfmt-web clang-22 lld-22 llvm-22 libclang-22-dev pkg-config mandoc man-db"
 
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 
