@@ -45,7 +45,14 @@ const NOTE_VNODE_ALL: u32 = NOTE_DELETE
     | NOTE_OPEN
     | NOTE_CLOSE
     | NOTE_CLOSE_WRITE
-    | NOTE_READ;
+    | NOTE_READ
+    | NOTE_TRUNCATE;
+
+/// Notes FreeBSD posts together as one hint: a write that grows a file (`NOTE_WRITE |
+/// NOTE_EXTEND`), an entry that adds or removes a subdirectory (`NOTE_WRITE | NOTE_LINK`). A
+/// knote that asked for any of them gets every one of them that came with the event, as
+/// FreeBSD's filter ORs in its whole hint.
+const COPOSTED: u32 = NOTE_WRITE | NOTE_EXTEND | NOTE_LINK;
 
 /// Opaque: a knote's watch on an inode (`struct kq_vnode_watch`).
 #[repr(C)]
@@ -130,7 +137,11 @@ unsafe extern "C" fn kq_vnode_event(ctx: *mut c_void, notes: u32, eof: i32) {
         return;
     }
     kn.kq().activate(kn, |st| {
-        st.vnode.fired |= notes & st.sfflags;
+        let mut got = notes & st.sfflags;
+        if got & COPOSTED != 0 {
+            got |= notes & COPOSTED;
+        }
+        st.vnode.fired |= got;
         if eof != 0 {
             st.vnode.eof = true;
         }
@@ -307,7 +318,7 @@ mod tests {
     }
 
     #[test]
-    fn note_mask_is_the_eleven_notes() {
-        assert_eq!(NOTE_VNODE_ALL, 0x7ff);
+    fn note_mask_is_the_twelve_notes() {
+        assert_eq!(NOTE_VNODE_ALL, 0xfff);
     }
 }

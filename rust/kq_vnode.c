@@ -146,6 +146,8 @@ static u32 kq_vmark_notes(struct kq_vmark *vm, u32 mask, int data_type,
 		/* A truncation changes the contents. */
 		if (size != vm->size && !io)
 			notes |= KQ_NOTE_WRITE;
+		if (size < vm->size && !io)
+			notes |= KQ_NOTE_TRUNCATE;
 		vm->size = size;
 	}
 	if (mask & FS_MODIFY)

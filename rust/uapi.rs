@@ -121,6 +121,7 @@ pub(crate) const NOTE_OPEN: u32 = 0x0080;
 pub(crate) const NOTE_CLOSE: u32 = 0x0100;
 pub(crate) const NOTE_CLOSE_WRITE: u32 = 0x0200;
 pub(crate) const NOTE_READ: u32 = 0x0400;
+pub(crate) const NOTE_TRUNCATE: u32 = 0x0800;
 
 // EVFILT_USER.
 pub(crate) const NOTE_FFNOP: u32 = 0x0000_0000;

@@ -377,6 +377,21 @@ TEST_F(timer, abstime_future)
 	EXPECT_EQ(0, kev_wait(self->kq, NULL, 0, &ev, 1, 300));
 }
 
+/* macOS's spelling: an alias of NOTE_ABSTIME, never its own bit. */
+TEST_F(timer, absolute_is_abstime)
+{
+	struct kevent ev;
+
+	EXPECT_EQ(NOTE_ABSTIME, NOTE_ABSOLUTE);
+	ASSERT_EQ(0, timer_add(self->kq, 1, 0, NOTE_ABSOLUTE | NOTE_SECONDS,
+			       ts_ns(CLOCK_REALTIME) / 1000000000 - 1));
+	/* Blocked with a long timeout: the past deadline fires at once. */
+	ASSERT_EQ(1, kev_wait(self->kq, NULL, 0, &ev, 1, 10000));
+	EXPECT_EQ(1u, ev.ident);
+	EXPECT_EQ(EVFILT_TIMER, ev.filter);
+	EXPECT_EQ(1, ev.data);
+}
+
 TEST_F(timer, abstime_past)
 {
 	struct kevent ev;

@@ -274,7 +274,7 @@ TEST_F(vnode, file_write_extend)
 	ASSERT_EQ(10, pwrite(fd, buf, 10, 0));
 	EXPECT_EQ(0, VN(self->kq, fd));
 	ASSERT_EQ(10, pwrite(fd, buf, 10, 300));
-	EXPECT_EQ(NOTE_EXTEND, VN(self->kq, fd));
+	EXPECT_EQ(NOTE_WRITE | NOTE_EXTEND, VN(self->kq, fd));
 	close(fd);
 }
 
@@ -309,6 +309,79 @@ TEST_F(vnode, file_truncate_up_down)
 	/* Growing again after a shrink is an extension again. */
 	ASSERT_EQ(5, write(fd, buf, 5));
 	EXPECT_EQ(NOTE_WRITE | NOTE_EXTEND, VN(self->kq, fd));
+	close(fd);
+}
+
+/*
+ * FreeBSD posts a write that grows a file as one hint, NOTE_WRITE |
+ * NOTE_EXTEND, and a knote that asked for either gets both; the same for an
+ * entry that adds a subdirectory (NOTE_WRITE | NOTE_LINK). Notes that come
+ * separately are not merged.
+ */
+TEST_F(vnode, coposted_notes)
+{
+	int fd, ext, d, kq2;
+
+	fd = new_file("f", 10);
+	ASSERT_GE(fd, 0);
+	ext = open("f", O_RDONLY | O_CLOEXEC);
+	ASSERT_GE(ext, 0);
+	ASSERT_EQ(0, mkdir("d", 0755));
+	d = open("d", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	ASSERT_GE(d, 0);
+	ASSERT_EQ(0, vn_add(self->kq, fd, EV_CLEAR, NOTE_WRITE));
+	kq2 = kqueue();
+	ASSERT_GE(kq2, 0);
+	ASSERT_EQ(0, vn_add(kq2, ext, EV_CLEAR, NOTE_EXTEND));
+	ASSERT_EQ(0, vn_add(self->kq, d, EV_CLEAR, NOTE_WRITE));
+
+	/* Growing: both knotes get both bits. */
+	ASSERT_EQ(5, write(fd, buf, 5));
+	EXPECT_EQ(NOTE_WRITE | NOTE_EXTEND, VN(self->kq, fd));
+	EXPECT_EQ(NOTE_WRITE | NOTE_EXTEND, VN(kq2, ext));
+	/* Overwriting: NOTE_WRITE alone; the NOTE_EXTEND knote hears nothing. */
+	ASSERT_EQ(1, pwrite(fd, buf, 1, 0));
+	EXPECT_EQ(NOTE_WRITE, VN(self->kq, fd));
+	EXPECT_EQ(0, VN(kq2, ext));
+	/* A change of attributes is not co-posted with anything. */
+	ASSERT_EQ(0, fchmod(fd, 0600));
+	EXPECT_EQ(0, VN(self->kq, fd));
+	/* A subdirectory: NOTE_WRITE | NOTE_LINK; a file: NOTE_WRITE. */
+	ASSERT_EQ(0, mkdir("d/sub", 0755));
+	EXPECT_EQ(NOTE_WRITE | NOTE_LINK, VN(self->kq, d));
+	close(open("d/file", O_CREAT | O_WRONLY | O_CLOEXEC, 0644));
+	EXPECT_EQ(NOTE_WRITE, VN(self->kq, d));
+	close(d);
+	close(ext);
+	close(fd);
+	close(kq2);
+}
+
+/* NOTE_TRUNCATE (OpenBSD's and macOS's name): the file shrank. */
+TEST_F(vnode, truncate_note)
+{
+	struct kevent ev;
+	int fd, other;
+
+	EXPECT_NE(NOTE_OPEN, NOTE_TRUNCATE);
+	fd = new_file("f", 100);
+	ASSERT_GE(fd, 0);
+	ASSERT_EQ(0, vn_add(self->kq, fd, EV_CLEAR, NOTE_TRUNCATE));
+	/* Growing is not a truncation, nor is writing. */
+	ASSERT_EQ(0, ftruncate(fd, 1000));
+	ASSERT_EQ(10, write(fd, buf, 10));
+	EXPECT_EQ(0, VN(self->kq, fd));
+	/* Shrinking is, reported to a thread blocked in kevent(). */
+	other = open("f", O_WRONLY | O_TRUNC | O_CLOEXEC);
+	ASSERT_GE(other, 0);
+	ASSERT_EQ(1, kev_wait(self->kq, NULL, 0, &ev, 1, 10000));
+	EXPECT_EQ((uintptr_t)fd, ev.ident);
+	EXPECT_EQ(NOTE_TRUNCATE, (int)ev.fflags);
+	close(other);
+	ASSERT_EQ(0, ftruncate(fd, 10));
+	ASSERT_EQ(0, ftruncate(fd, 0));
+	EXPECT_EQ(0, ftruncate(fd, 0));
+	EXPECT_EQ(NOTE_TRUNCATE, VN(self->kq, fd));
 	close(fd);
 }
 
@@ -734,7 +807,7 @@ TEST_F(vnode, errors)
 	ASSERT_GE(fd, 0);
 	/* Unknown fflags. */
 	EXPECT_EQ(EINVAL, kq_receipt(self->kq, fd, EVFILT_VNODE, EV_ADD,
-				     NOTE_ALL | 0x800, 0, NULL));
+				     NOTE_ALL | NOTE_TRUNCATE | 0x1000, 0, NULL));
 	EXPECT_EQ(EINVAL, kq_receipt(self->kq, fd, EVFILT_VNODE, EV_ADD,
 				     0x80000000u, 0, NULL));
 	/* Nothing was registered. */
@@ -745,7 +818,7 @@ TEST_F(vnode, errors)
 	EXPECT_EQ(EINVAL, kq_receipt(self->kq, fd, EVFILT_VNODE, EV_ADD,
 				     0x1000, 0, NULL));
 	ASSERT_EQ(1, write(fd, buf, 1));
-	EXPECT_EQ(NOTE_WRITE, VN(self->kq, fd));
+	EXPECT_EQ(NOTE_WRITE | NOTE_EXTEND, VN(self->kq, fd));
 	EXPECT_EQ(0, kq_receipt(self->kq, fd, EVFILT_VNODE, EV_DELETE, 0, 0,
 				NULL));
 	EXPECT_EQ(ENOENT, kq_receipt(self->kq, fd, EVFILT_VNODE, EV_DELETE, 0,
@@ -857,12 +930,12 @@ TEST_F(vnode, level_triggered_accumulates)
 	ASSERT_EQ(1, write(fd, buf, 1));
 	ASSERT_EQ(1, kev_poll_one(self->kq, &ev));
 	EXPECT_EQ(0, ev.flags);
-	EXPECT_EQ(NOTE_WRITE, (int)ev.fflags);
+	EXPECT_EQ(NOTE_WRITE | NOTE_EXTEND, (int)ev.fflags);
 	ASSERT_EQ(1, kev_poll_one(self->kq, &ev));
-	EXPECT_EQ(NOTE_WRITE, (int)ev.fflags);
+	EXPECT_EQ(NOTE_WRITE | NOTE_EXTEND, (int)ev.fflags);
 	ASSERT_EQ(0, fchmod(fd, 0600));
 	ASSERT_EQ(1, kev_poll_one(self->kq, &ev));
-	EXPECT_EQ(NOTE_WRITE | NOTE_ATTRIB, (int)ev.fflags);
+	EXPECT_EQ(NOTE_WRITE | NOTE_EXTEND | NOTE_ATTRIB, (int)ev.fflags);
 
 	/* Re-created: nothing fired yet. */
 	ASSERT_EQ(0, kq_change(self->kq, fd, EVFILT_VNODE, EV_DELETE, 0, 0,
@@ -883,7 +956,7 @@ TEST_F(vnode, oneshot_dispatch_disable)
 	/* EV_ONESHOT: reported once, then gone. */
 	ASSERT_EQ(0, vn_add(self->kq, fd, EV_ONESHOT, NOTE_WRITE));
 	ASSERT_EQ(1, write(fd, buf, 1));
-	EXPECT_EQ(NOTE_WRITE, VN(self->kq, fd));
+	EXPECT_EQ(NOTE_WRITE | NOTE_EXTEND, VN(self->kq, fd));
 	ASSERT_EQ(1, write(fd, buf, 1));
 	EXPECT_EQ(0, VN(self->kq, fd));
 	EXPECT_EQ(ENOENT, kq_receipt(self->kq, fd, EVFILT_VNODE, EV_DELETE, 0,
@@ -893,7 +966,7 @@ TEST_F(vnode, oneshot_dispatch_disable)
 	ASSERT_EQ(0, vn_add(self->kq, fd, EV_DISPATCH | EV_CLEAR,
 			    NOTE_WRITE | NOTE_ATTRIB));
 	ASSERT_EQ(1, write(fd, buf, 1));
-	EXPECT_EQ(NOTE_WRITE, VN(self->kq, fd));
+	EXPECT_EQ(NOTE_WRITE | NOTE_EXTEND, VN(self->kq, fd));
 	ASSERT_EQ(0, fchmod(fd, 0600));
 	EXPECT_EQ(0, VN(self->kq, fd));
 	ASSERT_EQ(0, kq_change(self->kq, fd, EVFILT_VNODE, EV_ENABLE,
@@ -908,7 +981,7 @@ TEST_F(vnode, oneshot_dispatch_disable)
 	ASSERT_EQ(1, write(fd, buf, 1));
 	ASSERT_TRUE(waiter_wait(&w, 3000));
 	EXPECT_EQ(1, w.ret);
-	EXPECT_EQ(NOTE_WRITE, (int)w.ev.fflags);
+	EXPECT_EQ(NOTE_WRITE | NOTE_EXTEND, (int)w.ev.fflags);
 	EXPECT_LT(waiter_blocked_ms(&w), 3000);
 	close(fd);
 }
@@ -982,7 +1055,7 @@ TEST_F(vnode, many_knotes_one_inode)
 	ASSERT_EQ(NFD, n);
 	seen = 0;
 	for (i = 0; i < n; i++) {
-		EXPECT_EQ(NOTE_WRITE, (int)evs[i].fflags);
+		EXPECT_EQ(NOTE_WRITE | NOTE_EXTEND, (int)evs[i].fflags);
 		seen += evs[i].udata == UDATA(evs[i].ident);
 	}
 	EXPECT_EQ(NFD, seen);

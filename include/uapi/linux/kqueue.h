@@ -77,6 +77,12 @@
 #define KQ_NOTE_CLOSE		0x0100
 #define KQ_NOTE_CLOSE_WRITE	0x0200
 #define KQ_NOTE_READ		0x0400
+/*
+ * Not FreeBSD's: the file shrank (truncate(2), ftruncate(2), O_TRUNC).
+ * OpenBSD and macOS spell it NOTE_TRUNCATE with the value 0x0080, which is
+ * FreeBSD's NOTE_OPEN; here it has a bit of its own.
+ */
+#define KQ_NOTE_TRUNCATE	0x0800
 
 /* EVFILT_PROC / EVFILT_PROCDESC. */
 #define KQ_NOTE_EXIT		0x80000000

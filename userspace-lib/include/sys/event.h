@@ -11,12 +11,21 @@
  * spellings and checks at compile time that struct kevent is the kernel's
  * struct kqueue_event on LP64 targets (elsewhere the library converts).
  *
- * Spellings of other BSDs and macOS that would mean something different
- * here are deliberately absent: macOS's NOTE_USECONDS/NOTE_NSECONDS
- * (0x2/0x4) and NOTE_ABSOLUTE, macOS's and OpenBSD's EVFILT_USER (-10),
- * EVFILT_MACHPORT, EVFILT_DEVICE, EVFILT_EXCEPT, EV_POLL, EV_OOBAND,
- * EV_UDATA_SPECIFIC, OpenBSD's NOTE_EOF and NOTE_TRUNCATE, and
- * kevent64()/struct kevent64_s. Code using them should fail to compile
+ * Spellings of other systems whose meaning maps onto this implementation
+ * are offered, with values that do not collide with FreeBSD's:
+ *
+ *   NOTE_ABSOLUTE (macOS: data is an absolute deadline) = NOTE_ABSTIME.
+ *     macOS's own value, 0x8, is FreeBSD's NOTE_NSECONDS: only the name is
+ *     taken over, so a program must be recompiled against this header.
+ *   NOTE_TRUNCATE (OpenBSD, macOS: the file was truncated) reported by
+ *     EVFILT_VNODE when a file shrinks. Their value, 0x80, is FreeBSD's
+ *     NOTE_OPEN; here it is KQ_NOTE_TRUNCATE (0x800).
+ *
+ * Spellings that would mean something different here are deliberately
+ * absent: macOS's NOTE_USECONDS/NOTE_NSECONDS (0x2/0x4), macOS's and
+ * OpenBSD's EVFILT_USER (-10), EVFILT_MACHPORT, EVFILT_DEVICE,
+ * EVFILT_EXCEPT, EV_POLL, EV_OOBAND, EV_UDATA_SPECIFIC, OpenBSD's NOTE_EOF,
+ * and kevent64()/struct kevent64_s. Code using them should fail to compile
  * rather than silently get FreeBSD's meaning of the same bits.
  */
 #ifndef _SYS_EVENT_H
@@ -89,6 +98,7 @@
 #define NOTE_CLOSE		KQ_NOTE_CLOSE
 #define NOTE_CLOSE_WRITE	KQ_NOTE_CLOSE_WRITE
 #define NOTE_READ		KQ_NOTE_READ
+#define NOTE_TRUNCATE		KQ_NOTE_TRUNCATE	/* OpenBSD/macOS name */
 
 /* EVFILT_PROC and EVFILT_PROCDESC. */
 #define NOTE_EXIT		KQ_NOTE_EXIT
@@ -106,6 +116,7 @@
 #define NOTE_USECONDS		KQ_NOTE_USECONDS
 #define NOTE_NSECONDS		KQ_NOTE_NSECONDS
 #define NOTE_ABSTIME		KQ_NOTE_ABSTIME
+#define NOTE_ABSOLUTE		NOTE_ABSTIME		/* macOS name */
 
 /* kqueuex() flags (FreeBSD's value; a library flag, not a kernel one). */
 #define KQUEUE_CLOEXEC		0x00000001

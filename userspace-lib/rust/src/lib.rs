@@ -204,6 +204,8 @@ bitflags! {
         const CLOSE_WRITE = raw::NOTE_CLOSE_WRITE;
         /// It was read.
         const READ = raw::NOTE_READ;
+        /// It shrank (`NOTE_TRUNCATE`, a Linux addition under OpenBSD's and macOS's name).
+        const TRUNCATE = raw::NOTE_TRUNCATE;
     }
 }
 

@@ -133,6 +133,9 @@ uapi_constants! {
     NOTE_CLOSE_WRITE: u32 = 0x0200;
     /// VNODE: the file was read.
     NOTE_READ: u32 = 0x0400;
+    /// VNODE: the file shrank (not FreeBSD's: OpenBSD's and macOS's name, with a
+    /// value of its own).
+    NOTE_TRUNCATE: u32 = 0x0800;
 
     /// PROC/PROCDESC: the process exited.
     NOTE_EXIT: u32 = 0x8000_0000;
