@@ -6,7 +6,7 @@
  *           [--null-iters N] [--reg-sizes N,N,..] [--idle-sizes N,N,..]
  *           [--active K,K,..] [--wake-rounds N] [--timers N]
  *           [--timer-ms MS] [--echo-conns M] [--echo-rounds R]
- *           [--close-pipes N] [--close-idle N]
+ *           [--close-pipes N] [--close-idle N] [--proc-watches N] [--proc-iters N]
  *
  * Each benchmark runs the kqueue variant and the native one interleaved,
  * --reps times (5), and reports the medians: one JSON object per line
@@ -16,6 +16,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <getopt.h>
 #include <net/if.h>
 #include <netinet/in.h>
@@ -34,6 +35,7 @@
 #include <sys/time.h>
 #include <sys/timerfd.h>
 #include <sys/utsname.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -1068,6 +1070,141 @@ static void bench_close(long n, long idle)
 	report("close_registered_vs_plain", params, kreg, plain, "ns/pipe", "lower");
 }
 
+/*
+ * What EVFILT_PROC and EVFILT_SIGNAL watches cost everybody else: fork+exit+
+ * wait, fork+exec+wait and kill() of a process nobody watches, while another
+ * process holds @watches watches of its own (signal watches, and proc watches
+ * on its own pid), against the same with no watch anywhere (the module's
+ * probes are then unregistered). The native column is the module loaded and
+ * idle. A probe looks at the bucket of the acting process only, so the two
+ * should match whatever @watches is.
+ */
+enum { PC_FORK, PC_EXEC, PC_KILL };
+
+static double proccost_run(int what, long iters)
+{
+	double t0 = now_ns();
+	long i;
+
+	for (i = 0; i < iters; i++) {
+		pid_t pid;
+
+		switch (what) {
+		case PC_KILL:
+			if (kill(getpid(), SIGUSR2))
+				fail("kill");
+			continue;
+		case PC_FORK:
+			pid = fork();
+			if (pid == 0)
+				_exit(0);
+			break;
+		default:
+			pid = fork();
+			if (pid == 0) {
+				execl("/bin/true", "true", (char *)NULL);
+				_exit(127);
+			}
+			break;
+		}
+		if (pid < 0)
+			fail("fork");
+		if (waitpid(pid, NULL, 0) != pid)
+			fail("waitpid");
+	}
+	return (now_ns() - t0) / iters;
+}
+
+/* Child: @watches watches on itself, then waits for the parent to go on. */
+static pid_t watcher_start(long watches, int *done_fd)
+{
+	int ready[2], done[2];
+	pid_t pid;
+	char c = 0;
+
+	if (pipe(ready) || pipe(done))
+		fail("pipe");
+	pid = fork();
+	if (pid < 0)
+		fail("fork");
+	if (pid == 0) {
+		long n = 0;
+		int kq = -1, sig = 0;
+
+		close(ready[0]);
+		close(done[1]);
+		while (n < watches) {
+			struct kevent kev;
+
+			if (sig == 0 || sig > 64) {
+				kq = kqueue();
+				if (kq < 0)
+					break;
+				/* One proc watch on itself per kqueue, then signals. */
+				EV_SET(&kev, getpid(), EVFILT_PROC, EV_ADD,
+				       NOTE_FORK | NOTE_EXEC | NOTE_EXIT, 0, NULL);
+				if (kevent(kq, &kev, 1, NULL, 0, NULL) == 0)
+					n++;
+				sig = 1;
+				continue;
+			}
+			EV_SET(&kev, sig++, EVFILT_SIGNAL, EV_ADD, 0, 0, NULL);
+			if (kevent(kq, &kev, 1, NULL, 0, NULL) == 0)
+				n++;
+		}
+		c = n == watches;
+		if (write(ready[1], &c, 1) != 1)
+			_exit(1);
+		if (read(done[0], &c, 1) < 0)
+			_exit(1);
+		_exit(0);
+	}
+	close(ready[1]);
+	close(done[0]);
+	if (read(ready[0], &c, 1) != 1 || !c) {
+		errno = ENOMEM;
+		fail("watcher: could not register its watches");
+	}
+	close(ready[0]);
+	*done_fd = done[1];
+	return pid;
+}
+
+static void bench_proccost(long watches, long iters)
+{
+	static const char * const names[] = { "fork_exit_wait", "fork_exec_wait", "kill" };
+	static const long scale[] = { 1, 4, 100 };
+	double idle[3][MAX_REPS], busy[3][MAX_REPS];
+	char params[160];
+	void (*old)(int);
+	int r, w, done;
+	pid_t pid;
+
+	/* Ignored: generated (and seen by the signal probe), never delivered. */
+	old = signal(SIGUSR2, SIG_IGN);
+	raise_nofile(watches / 64 + 256);
+	for (r = 0; r < reps; r++) {
+		/* No watch anywhere: the probes are unregistered after 1 s idle. */
+		usleep(1200000);
+		for (w = 0; w < 3; w++)
+			idle[w][r] = proccost_run(w, w == PC_EXEC ? iters / scale[1] :
+						  iters * (w == PC_KILL ? scale[2] : 1));
+		pid = watcher_start(watches, &done);
+		for (w = 0; w < 3; w++)
+			busy[w][r] = proccost_run(w, w == PC_EXEC ? iters / scale[1] :
+						  iters * (w == PC_KILL ? scale[2] : 1));
+		close(done);
+		waitpid(pid, NULL, 0);
+	}
+	signal(SIGUSR2, old);
+	for (w = 0; w < 3; w++) {
+		snprintf(params, sizeof(params),
+			 "\"kqueue\":\"%ld watches in another process\",\"native\":\"module idle\"",
+			 watches);
+		report(names[w], params, busy[w], idle[w], "ns/op", "lower");
+	}
+}
+
 /* Command line. */
 
 static void parse_sizes(struct sizes *s, const char *arg)
@@ -1126,6 +1263,8 @@ int main(int argc, char **argv)
 		{ "echo-rounds", required_argument, NULL, 'e' },
 		{ "close-pipes", required_argument, NULL, 'p' },
 		{ "close-idle", required_argument, NULL, 'l' },
+		{ "proc-watches", required_argument, NULL, 'W' },
+		{ "proc-iters", required_argument, NULL, 'I' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
 	};
@@ -1135,6 +1274,7 @@ int main(int argc, char **argv)
 	long null_iters = 100000, wait_budget = 10000, wake_rounds = 5000;
 	long timers = 1000, timer_ms = 1000, echo_rounds = 100;
 	long close_pipes = 1000, close_idle = 10000;
+	long proc_watches = 8192, proc_iters = 200;
 	int echo_conns = 100, c, i, j, smoke = 0;
 	const char *only = NULL;
 	double t0 = now_ns();
@@ -1158,6 +1298,8 @@ int main(int argc, char **argv)
 		echo_rounds = 10;
 		close_pipes = 100;
 		close_idle = 100;
+		proc_watches = 256;
+		proc_iters = 8;
 	}
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		switch (c) {
@@ -1207,6 +1349,14 @@ int main(int argc, char **argv)
 		case 'l':
 			close_idle = atol(optarg);
 			break;
+		case 'W':
+			proc_watches = atol(optarg);
+			break;
+		case 'I':
+			proc_iters = atol(optarg);
+			if (proc_iters < 4)
+				proc_iters = 4;
+			break;
 		default:
 			fprintf(stderr, "usage: kqbench [--smoke] [--reps N] [--only LIST] [SIZE OPTIONS]\n");
 			return c == 'h' ? 0 : 2;
@@ -1245,6 +1395,8 @@ int main(int argc, char **argv)
 		bench_echo(echo_conns, echo_rounds);
 	if (selected(only, "close"))
 		bench_close(close_pipes, close_idle);
+	if (selected(only, "proc"))
+		bench_proccost(proc_watches, proc_iters);
 	print_table();
 	printf("# kqbench: %d results in %.1f s\n", nresults, (now_ns() - t0) / 1e9);
 	return nresults ? 0 : 1;
