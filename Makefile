@@ -11,6 +11,8 @@
 #                 kernel in QEMU; prints "N passed, N failed"
 #   make bench    benchmarks against epoll in one VM boot; table on stdout,
 #                 results in build/bench.json
+#   make fuzz     the fuzzer (selftests/fuzz) in the VM: debug kernel, 120 s,
+#                 random seed; FUZZ_ARGS="--kernel fast --seconds N --seed S ..."
 #   make setup    only install the toolchain and build the test kernels
 #   make clean
 #
@@ -18,7 +20,7 @@
 
 KDIR ?= /lib/modules/$(shell uname -r)/build
 
-.PHONY: all module demo check bench setup clean
+.PHONY: all module demo check bench fuzz setup clean
 
 all: module
 
@@ -34,6 +36,9 @@ check:
 bench:
 	scripts/bench.sh
 
+fuzz:
+	scripts/fuzz.sh $(FUZZ_ARGS)
+
 setup:
 	scripts/setup.sh all
 
@@ -42,3 +47,4 @@ clean:
 	$(MAKE) -C userspace-lib clean
 	$(MAKE) -C selftests clean
 	$(MAKE) -C selftests/bench clean
+	$(MAKE) -C selftests/fuzz clean

@@ -105,6 +105,13 @@ for f in $flavours; do
 	fi
 done
 
+# The fuzzer (selftests/fuzz): the regression seeds, then a random seed (printed),
+# as root and as nobody, on the debug kernel; about two minutes with the boot.
+fuzz_flavour=debug
+[[ " $flavours " == *" debug "* ]] || fuzz_flavour=${flavours%% *}
+step "fuzzer ($fuzz_flavour kernel)" scripts/fuzz.sh --kernel "$fuzz_flavour" \
+	--seconds 45 --regressions 5
+
 # Benchmarks are not tests, but a smoke run keeps them from rotting.
 if [[ " $flavours " == *" fast "* ]]; then
 	step "benchmark smoke run (fast kernel)" scripts/bench.sh --smoke
