@@ -566,13 +566,21 @@ static int kq_watch_hook_exit(struct kq_procwatch *w)
 	int status;
 
 	kq_watch_hook(w);
+	/*
+	 * Status first, then whether it was reaped: __unhash_process() wakes
+	 * wait_pidfd before it detaches the thread group's pid, so a reap
+	 * whose wake-up came before our hook is either still visible to the
+	 * status check (reported here) or complete (ESRCH), never neither.
+	 */
+	if (kq_proc_exit_status(w->pid, &status)) {
+		kq_proc_exited(w->ctx, status);
+		return 0;
+	}
 	if (!pid_has_task(w->pid, PIDTYPE_TGID)) {
 		remove_wait_queue(&w->pid->wait_pidfd, &w->wait);
 		w->hooked = false;
 		return -ESRCH;
 	}
-	if (kq_proc_exit_status(w->pid, &status))
-		kq_proc_exited(w->ctx, status);
 	return 0;
 }
 
