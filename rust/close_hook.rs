@@ -198,7 +198,8 @@ fn queue_removal(kn: &Knote) {
     let kq: Arc<Kqueue> = unsafe { ArcBorrow::from_raw(kn.kq_ptr()) }.into();
     // SAFETY: The knote is indexed, so it is alive and owned by an `Arc` (its kqueue's table).
     let kn_ref: Arc<Knote> = unsafe { ArcBorrow::from_raw(ptr::from_ref(kn)) }.into();
-    kn.close_kq.store(Arc::into_raw(kq).cast_mut(), Ordering::Relaxed);
+    kn.close_kq
+        .store(Arc::into_raw(kq).cast_mut(), Ordering::Relaxed);
     let head = kn.close_work.get();
     // SAFETY: `head` is the knote's own callback head, unused until now (`closing` was false),
     // and it stays valid while the task work holds the reference taken below.
@@ -244,7 +245,11 @@ unsafe extern "C" fn close_work(head: *mut bindings::callback_head) {
     {
         // SAFETY: `head` is the `close_work` field of a knote.
         let knp = unsafe {
-            kernel::container_of!(head.cast::<Opaque<bindings::callback_head>>(), Knote, close_work)
+            kernel::container_of!(
+                head.cast::<Opaque<bindings::callback_head>>(),
+                Knote,
+                close_work
+            )
         };
         // SAFETY: The reference handed over by `queue_removal`.
         let kn = unsafe { Arc::from_raw(knp) };

@@ -569,7 +569,9 @@ impl Kqueue {
                 None
             };
             let kn = Knote::new(self, ops, kev)?;
-            let attached = ops.attach(&kn, kev).and_then(|()| self.hook(&kn, hook_node));
+            let attached = ops
+                .attach(&kn, kev)
+                .and_then(|()| self.hook(&kn, hook_node));
             if let Err(e) = attached {
                 // The event source may have queued the knote before the attach failed (a
                 // process that exited meanwhile): it must not stay on the ready list, where a

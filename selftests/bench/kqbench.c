@@ -1176,7 +1176,7 @@ static void bench_proccost(long watches, long iters)
 	static const long scale[] = { 1, 4, 100 };
 	double idle[3][MAX_REPS], busy[3][MAX_REPS];
 	char params[160];
-	void (*old)(int);
+	void (*old)(int sig);
 	int r, w, done;
 	pid_t pid;
 
