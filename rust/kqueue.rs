@@ -700,11 +700,15 @@ impl Kqueue {
         }
     }
 
-    /// Unregisters `kn` from `kevent()`: a file reference it holds is dropped from a work
-    /// item, not by this task (see `kq_pollwatch_destroy`). The kqueue mutex is held, and `kn`
+    /// Unregisters `kn` from `kevent()`. If its descriptor no longer refers to its file, the
+    /// knote's reference may be the file's last one: it is dropped from a work item, not by
+    /// this task (see `kq_pollwatch_destroy`). Otherwise the descriptor keeps the file alive
+    /// and the reference is dropped at once, so that a `close()` right after an `EV_DELETE` is
+    /// the file's last release (its peer sees EOF at once). The kqueue mutex is held, and `kn`
     /// is in no scan's local list.
     fn drop_knote(&self, st: &mut KqState, kn: &Arc<Knote>) {
-        self.unregister(st, kn, true);
+        let defer = kn.ops.is_stale(kn);
+        self.unregister(st, kn, defer);
     }
 
     /// Unregisters `kn`; `defer_put` as in `Filter::detach_deferred`. The kqueue mutex is held,
