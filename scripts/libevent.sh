@@ -25,7 +25,8 @@
 #    test-init); then the small test programs upstream's test/test.sh runs
 #    per backend, then test/regress. A regress test that fails is run again
 #    on kqueue (twice at most) and, if it still fails, once on epoll, for the
-#    log.
+#    log (EVENT_NOKQUEUE=1 as well: libevent prefers kqueue to epoll whenever
+#    /dev/kqueue exists); so is a failed test program.
 # 5. Prints ok / failed / skipped counts. Exits 1 if the method is not
 #    kqueue, a test program fails, a regress test fails on every try and is
 #    not in LE_EXPECTED below, or the VM run itself fails (module load, KUnit,
@@ -233,21 +234,23 @@ for p in @PROGS@; do
 	e=-
 	if [ $rc != 0 ]; then
 		tail -n 20 "/tmp/$p.out"
+		echo
 		if on_epoll timeout 300 "/extra/$p" >/dev/null 2>&1; then e=ok; else e=failed; fi
 	fi
 	echo "LE-PROG $p rc=$rc epoll=$e"
 done
 
-echo "LE-LISTED $(/extra/regress --list-tests | grep -c '^    [a-z0-9_]*/')"
+echo "LE-LISTED $(/extra/regress --list-tests | grep -c '^    [A-Za-z0-9_]*/')"
 echo "LE-REGRESS-BEGIN"
 /extra/regress --timeout 120 >/tmp/regress.out 2>&1
 rc=$?
 cat /tmp/regress.out
+echo
 echo "LE-REGRESS-END rc=$rc"
 
 # One line per test: LE-RESULT name ok|failed|skipped|disabled|unknown [retried]
 awk '
-/^[a-z0-9_]+\/[a-z0-9_]+: / {
+/^[A-Za-z0-9_]+\/[A-Za-z0-9_]+: / {
 	cur = substr($0, 1, index($0, ": ") - 1)
 	if (!(cur in res)) order[n++] = cur
 	res[cur] = ""
@@ -258,7 +261,7 @@ awk '
 }
 cur == "" { next }
 /^  \[RETRYING / { retried[cur] = 1; next }
-/^  \[[a-z0-9_]+ FAILED\]$/ { res[cur] = "failed"; next }
+/^  \[[A-Za-z0-9_]+ FAILED\]$/ { res[cur] = "failed"; next }
 res[cur] == "" && /SKIPPED$/ { res[cur] = "skipped"; next }
 res[cur] == "" && /OK$/ { res[cur] = "ok" }
 END {
@@ -282,6 +285,7 @@ for t in $(awk '$3 == "failed" || $3 == "unknown" { print $2 }' /tmp/results); d
 	if [ $k = failed ]; then
 		echo "LE-RERUN-OUTPUT-BEGIN $t"
 		tail -n 30 /tmp/rerun.out
+		echo
 		echo "LE-RERUN-OUTPUT-END $t"
 		if on_epoll /extra/regress --timeout 120 "$t" >/tmp/epoll.out 2>&1; then
 			e=ok
@@ -344,13 +348,15 @@ report() {
 	method=$(sed -n 's/^LE-METHOD //p' "$out" | head -n1)
 	[ "$method" = kqueue ] || bad+=("libevent's method is '${method:-none}', not kqueue")
 
-	local p rc progs_ok=0
+	local p rc line progs_ok=0
 	for p in $LE_PROGS; do
-		rc=$(sed -n "s/^LE-PROG $p rc=\([0-9]*\) .*/\1/p" "$out" | head -n1)
+		# (Unanchored: a program's last output line may lack its newline.)
+		line=$(grep -a -o "LE-PROG $p rc=[0-9]* epoll=[a-z-]*" "$out" | head -n1 || true)
+		rc=$(sed -n 's/.* rc=\([0-9]*\) .*/\1/p' <<<"$line")
 		if [ "$rc" = 0 ]; then
 			progs_ok=$((progs_ok + 1))
 		else
-			bad+=("test program $p: rc=${rc:-missing} ($(grep "^LE-PROG $p " "$out" | head -n1 | sed 's/.* //;s/=/ /'))")
+			bad+=("test program $p: rc=${rc:-missing} (on epoll: $(sed -n 's/.* epoll=//p' <<<"$line"))")
 		fi
 	done
 
