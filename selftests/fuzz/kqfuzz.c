@@ -1114,7 +1114,9 @@ static void check_call(struct thr *t, struct call *c, long rr, int err)
 	int cacc, eacc, wacc;
 	uint32_t nch = c->a.nchanges, nev = c->a.nevents;
 
-	if (err == EINTR && !c->canwait && (c->known || c->strict_ebadf)) {
+	/* An argument in unmapped memory may have been mapped again: unknown. */
+	if (err == EINTR && !c->canwait && (c->known || c->strict_ebadf) &&
+	    access_of(t, c->ap, sizeof(kargs_t)) != ACC_UNK) {
 		describe(c, d, sizeof(d));
 		unexpected(t, "EINTR from a call that cannot wait: %s", d);
 		return;
