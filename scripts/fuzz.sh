@@ -16,7 +16,7 @@
 #   --regressions S  first run every seed listed in selftests/fuzz/seeds for S
 #                    seconds (at most the seconds the list gives it); 0: none (default)
 #   --module         a module to test instead of build/module-KERNEL/kqueue.ko (not rebuilt)
-#   --slab-margin    growth of SUnreclaim (kB) that fails the random run (default: 1024
+#   --slab-margin    growth of SUnreclaim (kB) that fails the random run (default: 1536
 #                    on the fast kernel, 6144 on the debug kernel; see
 #                    selftests/fuzz/README.md); -1: not gated
 #   --log            guest console log (default build/fuzz-KERNEL.log)
@@ -54,7 +54,7 @@ if [ -z "$seed" ]; then
 fi
 [[ $seed =~ ^[0-9]+$ ]] || die "--seed must be a number"
 if [ -z "$margin" ]; then
-	margin=1024
+	margin=1536
 	[ "$flavour" = debug ] && margin=6144
 fi
 logf=${logf:-build/fuzz-$flavour.log}

@@ -533,6 +533,66 @@ static void settle(int n)
 	sleep(2);
 }
 
+/* /proc/slabinfo (debug kernel): bytes per cache, to name what grew. */
+#define NSLAB 512
+struct slabcount {
+	char name[40];
+	long bytes;
+};
+
+static int read_slabinfo(struct slabcount *sc)
+{
+	char line[512];
+	int n = 0;
+	FILE *f = fopen("/proc/slabinfo", "r");
+
+	if (!f)
+		return 0;
+	while (n < NSLAB && fgets(line, sizeof(line), f)) {
+		long active, total, size;
+
+		if (line[0] == '#' || !strncmp(line, "slabinfo", 8))
+			continue;
+		if (sscanf(line, "%39s %ld %ld %ld", sc[n].name, &active, &total, &size) == 4) {
+			/* Allocated capacity: what SUnreclaim counts, partial slabs included. */
+			sc[n].bytes = total * size;
+			n++;
+		}
+	}
+	fclose(f);
+	return n;
+}
+
+/* Prints the caches that grew most between @a (before) and @b (after). */
+static void slab_growth(struct slabcount *a, int na, struct slabcount *b, int nb)
+{
+	char buf[512];
+	int i, j, k, n = 0;
+	long d[NSLAB];
+
+	for (j = 0; j < nb; j++) {
+		d[j] = b[j].bytes;
+		for (i = 0; i < na; i++)
+			if (!strcmp(a[i].name, b[j].name)) {
+				d[j] -= a[i].bytes;
+				break;
+			}
+	}
+	for (k = 0; k < 6; k++) {
+		int best = -1;
+
+		for (j = 0; j < nb; j++)
+			if (d[j] > 4096 && (best < 0 || d[j] > d[best]))
+				best = j;
+		if (best < 0)
+			break;
+		n += snprintf(buf + n, sizeof(buf) - n, " %s %+ld kB", b[best].name, d[best] / 1024);
+		d[best] = 0;
+	}
+	if (n)
+		say("kqfuzz: slab caches that grew most:%s", buf);
+}
+
 static long read_param(const char *name)
 {
 	char path[128], buf[32];
@@ -3164,6 +3224,8 @@ int main(int argc, char **argv)
 	struct sigaction sa;
 	struct engine *root, *nobody = NULL;
 	long slab0, slab1, sunr0, sunr1;
+	static struct slabcount sc0[NSLAB], sc1[NSLAB];
+	int nsc0;
 	bool fail = false, seeded = false;
 	pid_t child_pid = -1;
 	int c, st;
@@ -3290,6 +3352,7 @@ int main(int argc, char **argv)
 	t_phase[T_SETTLE0] = elapsed_ms() - t_phase[T_SETTLE0];
 	slab0 = meminfo_kb("Slab");
 	sunr0 = meminfo_kb("SUnreclaim");
+	nsc0 = read_slabinfo(sc0);
 
 	root = map(sizeof(*root), PROT_READ | PROT_WRITE);
 	root->id = 0;
@@ -3354,6 +3417,7 @@ int main(int argc, char **argv)
 		t_phase[T_SETTLE1] = elapsed_ms() - t_phase[T_SETTLE1];
 		slab1 = meminfo_kb("Slab");
 		sunr1 = meminfo_kb("SUnreclaim");
+		slab_growth(sc0, nsc0, sc1, read_slabinfo(sc1));
 		say("kqfuzz: slab before/after the storm: SUnreclaim %ld -> %ld kB (%+ld kB), Slab %ld -> %ld kB (%+ld kB)%s",
 		    sunr0, sunr1, sunr1 - sunr0, slab0, slab1, slab1 - slab0,
 		    opt_slab_margin >= 0 ? "" : " (not gated)");
