@@ -308,7 +308,7 @@ impl Kqueue {
     /// Wakes every waiter (the kqueue was closed).
     fn wake_all(&self) {
         let key = (bindings::POLLIN | bindings::POLLRDNORM) as usize;
-        // SAFETY: `wq` was initialised in `new` and lives as long as `self`.
+        // SAFETY: The wait queue lives as long as `self`.
         unsafe {
             bindings::__wake_up(
                 self.waker.wq(),
@@ -549,12 +549,12 @@ impl Kqueue {
             // knote left from a file that descriptor referred to before is gone for good.
             if !filter_fd::fd_of(kev.ident).is_ok_and(glue::fd_is_open) {
                 if let Some(kn) = existing.take() {
-                    self.drop_knote(st, &kn);
+                    self.drop_stale(st, &kn);
                 }
                 return Err(EBADF);
             }
             if let Some(kn) = existing.take_if(|kn| ops.is_stale(kn)) {
-                self.drop_knote(st, &kn);
+                self.drop_stale(st, &kn);
             }
         }
         let Some(kn) = existing else {
@@ -640,9 +640,18 @@ impl Kqueue {
         Err(EBADF)
     }
 
-    /// Whether `kn` is in the close hook's index. Before its detach.
-    fn is_hooked(kn: &Knote) -> bool {
-        close_hook::active() && kn.ops.is_fd() && !kn.file.load(Ordering::Relaxed).is_null()
+    /// Undoes `hook` for a registered knote that is going away, before its detach: takes it
+    /// out of the close hook's index, or out of the count of knotes the sweep looks for.
+    fn unhook(&self, kn: &Knote) {
+        if !kn.ops.is_fd() {
+            return;
+        }
+        let file = kn.file.load(Ordering::Relaxed);
+        if close_hook::active() && !file.is_null() {
+            close_hook::unindex(file, kn);
+        } else {
+            self.unhooked.fetch_sub(1, Ordering::Relaxed);
+        }
     }
 
     /// Whether `kevent()` must look for closed descriptors itself (`sweep`).
@@ -696,7 +705,7 @@ impl Kqueue {
         }
         st.sweep_from = cursor.map(|c| *c.current().0);
         for kn in &stale {
-            self.drop_knote(st, kn);
+            self.drop_stale(st, kn);
         }
     }
 
@@ -711,6 +720,12 @@ impl Kqueue {
         self.unregister(st, kn, defer);
     }
 
+    /// `drop_knote` for a knote the caller found stale: its reference goes through the work
+    /// item without a second look at the descriptor.
+    fn drop_stale(&self, st: &mut KqState, kn: &Arc<Knote>) {
+        self.unregister(st, kn, true);
+    }
+
     /// Unregisters `kn`; `defer_put` as in `Filter::detach_deferred`. The kqueue mutex is held,
     /// and `kn` is in no scan's local list.
     fn unregister(&self, st: &mut KqState, kn: &Arc<Knote>, defer_put: bool) {
@@ -721,11 +736,7 @@ impl Kqueue {
             _ => None,
         };
         if owned.is_some() {
-            if Self::is_hooked(kn) {
-                close_hook::unindex(kn.file.load(Ordering::Relaxed), kn);
-            } else if kn.ops.is_fd() {
-                self.unhooked.fetch_sub(1, Ordering::Relaxed);
-            }
+            self.unhook(kn);
             // After this no callback queues the knote again.
             if defer_put {
                 kn.ops.detach_deferred(kn);
@@ -830,7 +841,7 @@ impl Kqueue {
                     }
                     Check::Stale => {
                         let kn = kn.into_arc();
-                        self.drop_knote(&mut st, &kn);
+                        self.drop_stale(&mut st, &kn);
                     }
                 }
             }
@@ -980,11 +991,8 @@ impl Kqueue {
     pub(crate) fn release(&self) {
         let mut st = self.state.lock();
         let knotes = core::mem::take(&mut st.knotes);
-        self.unhooked.store(0, Ordering::Relaxed);
         for kn in knotes.values() {
-            if Self::is_hooked(kn) {
-                close_hook::unindex(kn.file.load(Ordering::Relaxed), kn);
-            }
+            self.unhook(kn);
             kn.ops.detach(kn);
         }
         {

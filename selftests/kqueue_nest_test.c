@@ -252,11 +252,15 @@ TEST(proc_add_races_waitpid_nobody)
 	close(p[0]);
 }
 
-/* A thread blocked in epoll_wait() or kevent(), up to LONG_WAIT_MS. */
+/*
+ * A thread blocked in epoll_wait() or kevent(), up to LONG_WAIT_MS, or in
+ * kevent() with a NULL timeout if @forever.
+ */
 struct sleeper {
 	pthread_t thread;
 	int fd;
 	bool is_kq;
+	bool forever;
 	int started;
 	int done;
 	int ret;
@@ -271,7 +275,9 @@ static void *sleeper_fn(void *arg)
 	int ret;
 
 	__atomic_store_n(&s->started, 1, __ATOMIC_SEQ_CST);
-	if (s->is_kq)
+	if (s->is_kq && s->forever)
+		ret = kevent(s->fd, NULL, 0, s->evs, 8, NULL);
+	else if (s->is_kq)
 		ret = kev_wait(s->fd, NULL, 0, s->evs, 8, LONG_WAIT_MS);
 	else
 		ret = epoll_wait(s->fd, s->ee, 8, LONG_WAIT_MS);
@@ -281,13 +287,14 @@ static void *sleeper_fn(void *arg)
 	return NULL;
 }
 
-static int sleeper_start(struct sleeper *s, int fd, bool is_kq)
+static int sleeper_start(struct sleeper *s, int fd, bool is_kq, bool forever)
 {
 	int ret;
 
 	memset(s, 0, sizeof(*s));
 	s->fd = fd;
 	s->is_kq = is_kq;
+	s->forever = forever;
 	s->ret = -2;
 	ret = pthread_create(&s->thread, NULL, sleeper_fn, s);
 	if (ret)
@@ -515,8 +522,8 @@ TEST_F(loop, close_kqueue_while_blocked)
 	int i;
 
 	ASSERT_TRUE(make_loop(_metadata, self->kq, self->ep, true));
-	ASSERT_EQ(0, sleeper_start(&se, self->ep, false));
-	ASSERT_EQ(0, sleeper_start(&sk, self->kq, true));
+	ASSERT_EQ(0, sleeper_start(&se, self->ep, false, false));
+	ASSERT_EQ(0, sleeper_start(&sk, self->kq, true, false));
 	EXPECT_FALSE(sleeper_done(&se));
 	EXPECT_FALSE(sleeper_done(&sk));
 	ASSERT_EQ(0, close(self->kq));
@@ -545,8 +552,8 @@ TEST_F(loop, close_epoll_while_blocked)
 	/* Not EV_CLEAR: K stays readable whoever collects first. */
 	ASSERT_EQ(0, kq_user_add(self->kq, STICKY_ID, 0));
 	ASSERT_TRUE(make_loop(_metadata, self->kq, self->ep, true));
-	ASSERT_EQ(0, sleeper_start(&se, self->ep, false));
-	ASSERT_EQ(0, sleeper_start(&sk, self->kq, true));
+	ASSERT_EQ(0, sleeper_start(&se, self->ep, false, false));
+	ASSERT_EQ(0, sleeper_start(&sk, self->kq, true, false));
 	ASSERT_EQ(0, close(self->ep));
 	self->ep = -1;
 	sleep_ms(50);
@@ -745,37 +752,6 @@ TEST(epoll_kqueue_epoll_chain)
 
 /* Kqueues watching kqueues. */
 
-/* A thread blocked in kevent(): see struct sleeper (NULL timeout here). */
-static void *kq_block_fn(void *arg)
-{
-	struct sleeper *s = arg;
-	int ret;
-
-	__atomic_store_n(&s->started, 1, __ATOMIC_SEQ_CST);
-	ret = kevent(s->fd, NULL, 0, s->evs, 8, NULL);
-	s->err = ret < 0 ? errno : 0;
-	s->ret = ret;
-	__atomic_store_n(&s->done, 1, __ATOMIC_SEQ_CST);
-	return NULL;
-}
-
-static int kq_block(struct sleeper *s, int kq)
-{
-	int ret;
-
-	memset(s, 0, sizeof(*s));
-	s->fd = kq;
-	s->is_kq = true;
-	s->ret = -2;
-	ret = pthread_create(&s->thread, NULL, kq_block_fn, s);
-	if (ret)
-		return ret;
-	while (!__atomic_load_n(&s->started, __ATOMIC_SEQ_CST))
-		sched_yield();
-	sleep_ms(50);
-	return 0;
-}
-
 /*
  * K1 watches K2: K2's pending events make it readable in K1, also for a
  * thread blocked in K1. Closing K2 while a thread is blocked in K1 removes
@@ -805,7 +781,7 @@ TEST(kqueue_watches_kqueue)
 	EXPECT_EQ(0, kev_poll(k1, &ev, 1));
 
 	/* A blocked thread is woken through the nesting. */
-	ASSERT_EQ(0, kq_block(&s, k1));
+	ASSERT_EQ(0, sleeper_start(&s, k1, true, true));
 	ASSERT_EQ(0, kq_user_trigger(k2, USER_ID));
 	ASSERT_TRUE(sleeper_join(&s));
 	ASSERT_EQ(1, s.ret);
@@ -814,7 +790,7 @@ TEST(kqueue_watches_kqueue)
 	ASSERT_EQ(1, kev_poll(k2, &ev, 1));
 
 	/* Close K2 under a blocked thread. */
-	ASSERT_EQ(0, kq_block(&s, k1));
+	ASSERT_EQ(0, sleeper_start(&s, k1, true, true));
 	ASSERT_EQ(0, close(k2));
 	sleep_ms(50);
 	EXPECT_FALSE(sleeper_done(&s))
