@@ -105,6 +105,13 @@ for f in $flavours; do
 	fi
 done
 
+# libevent's own regression suite on the kqueue backend (doc/libevent.md): the
+# libevent build is cached; about four minutes with the VM run.
+if [[ " $flavours " == *" fast "* ]] && [ -f build/module-fast/kqueue.ko ]; then
+	step "libevent regress on kqueue (fast kernel)" scripts/libevent.sh \
+		--log build/vm-libevent.log --results build/results-libevent
+fi
+
 # The fuzzer (selftests/fuzz): the regression seeds for 3 s each, then a random
 # seed (printed) for 30 s, as root and as nobody, on the debug kernel; about
 # three minutes with the boot. The 8192-watch limit check (a minute under KASAN)
