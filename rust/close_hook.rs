@@ -28,11 +28,11 @@
 //!
 //! # Locking
 //!
-//! `INDEX` (spinlock) nests inside the kqueue mutex (attach and detach hold it) and is taken by
-//! the probe with no other lock of the module held. It is never held across an allocation or a
-//! sleep. An indexed knote is registered in its kqueue's table, which holds a reference to it,
-//! and its kqueue is alive (it detaches, and so unindexes, every knote before it goes away):
-//! under `INDEX` the probe may take references to both.
+//! `INDEX` (a raw spinlock, `sync.rs`) nests inside the kqueue mutex (attach and detach hold it)
+//! and is taken by the probe with no other lock of the module held. It is never held across an
+//! allocation, a free or a sleep. An indexed knote is registered in its kqueue's table, which
+//! holds a reference to it, and its kqueue is alive (it detaches, and so unindexes, every knote
+//! before it goes away): under `INDEX` the probe may take references to both.
 
 use core::ffi::c_void;
 use core::ptr;
@@ -59,10 +59,11 @@ type IndexKey = (usize, usize);
 /// A reserved index node (`reserve`).
 pub(crate) type IndexNode = RBTreeNodeReservation<IndexKey, ()>;
 
-kernel::sync::global_lock! {
-    // SAFETY: `init` is called in the module initializer, before any knote exists.
-    // (`RBTree::new` is not `const`: the tree is created by `init`.)
-    unsafe(uninit) static INDEX: SpinLock<Option<RBTree<IndexKey, ()>>> = None;
+crate::sync::raw_global_lock! {
+    // `init` is called in the module initializer, before any knote exists. (`RBTree::new` is
+    // not `const`: the tree is created by `init`.) A raw spinlock: the probe runs with
+    // preemption disabled, also on PREEMPT_RT. Nothing allocates or frees under it.
+    static INDEX: Option<RBTree<IndexKey, ()>> = None;
 }
 
 /// Number of indexed knotes: the probe returns at once while it is zero.
@@ -113,7 +114,9 @@ pub(crate) fn fini() {
     unsafe {
         bindings::synchronize_rcu_tasks()
     };
-    *INDEX.lock() = None;
+    // The tree (empty by now) is freed after the lock is released.
+    let index = INDEX.lock().take();
+    drop(index);
 }
 
 /// Whether closes are seen by the probe. If not, every descriptor knote is left to the sweep.
@@ -138,10 +141,15 @@ pub(crate) fn index(node: IndexNode, file: *const bindings::file, kn: &Knote) {
 /// Removes `kn` from the index; after this the probe does not find it. The kqueue mutex is held.
 pub(crate) fn unindex(file: *const bindings::file, kn: &Knote) {
     let key = (file as usize, ptr::from_ref(kn) as usize);
-    let removed = INDEX.lock().as_mut().and_then(|index| index.remove(&key));
+    let removed = INDEX
+        .lock()
+        .as_mut()
+        .and_then(|index| index.remove_node(&key));
     if removed.is_some() {
         INDEXED.fetch_sub(1, Ordering::Relaxed);
     }
+    // The node is freed here, after the lock is released.
+    drop(removed);
 }
 
 /// The fprobe handler: `file` is being closed by the descriptor table `files`.

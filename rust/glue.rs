@@ -67,6 +67,15 @@ extern "C" {
     pub(crate) fn kq_files_is_current(files: *const core::ffi::c_void) -> bool;
     pub(crate) fn kq_files_gone() -> bool;
     pub(crate) fn kq_current_is_kthread() -> bool;
+    pub(crate) fn kq_raw_spin_lock_init(
+        lock: *mut bindings::raw_spinlock,
+        name: *const kernel::ffi::c_char,
+        key: *mut bindings::lock_class_key,
+    );
+    pub(crate) fn kq_raw_spin_lock(lock: *mut bindings::raw_spinlock);
+    pub(crate) fn kq_raw_spin_trylock(lock: *mut bindings::raw_spinlock) -> i32;
+    pub(crate) fn kq_raw_spin_unlock(lock: *mut bindings::raw_spinlock);
+    pub(crate) fn kq_raw_spin_assert_held(lock: *mut bindings::raw_spinlock);
 }
 
 /// The file descriptor `fd` of the current task refers to now (`O_PATH` files included), or

@@ -6,6 +6,7 @@
 #ifndef KQ_GLUE_H
 #define KQ_GLUE_H
 
+#include <linux/spinlock_types.h>
 #include <linux/types.h>
 
 struct file;
@@ -54,6 +55,14 @@ struct kq_waker *kq_waker_create(void);
 struct wait_queue_head *kq_waker_wq(struct kq_waker *wk);
 void kq_waker_defer(struct kq_waker *wk);
 void kq_waker_destroy(struct kq_waker *wk);
+
+/* raw_spinlock_t for the Rust side (sync.rs); the C API is macros. */
+void kq_raw_spin_lock_init(raw_spinlock_t *lock, const char *name,
+			   struct lock_class_key *key);
+void kq_raw_spin_lock(raw_spinlock_t *lock);
+int kq_raw_spin_trylock(raw_spinlock_t *lock);
+void kq_raw_spin_unlock(raw_spinlock_t *lock);
+void kq_raw_spin_assert_held(raw_spinlock_t *lock);
 
 /* Implemented in Rust (close_hook.rs): @file is being closed by @files. */
 void kq_close_probe(struct file *file, void *files);

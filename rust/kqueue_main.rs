@@ -35,6 +35,7 @@ mod filter_user;
 mod filter_vnode;
 mod glue;
 mod knote;
+mod sync;
 #[allow(clippy::module_inception)]
 mod kqueue;
 mod uapi;
