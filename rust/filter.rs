@@ -100,6 +100,9 @@ pub(crate) trait Filter: Sync {
         false
     }
 
+    /// The `NOTE_*` bits a registration may carry (`KQUEUE_IOC_FEATURES`).
+    fn fflags(&self) -> u32;
+
     /// Flags a knote of this filter always has.
     fn forced_flags(&self) -> u16 {
         0

@@ -221,7 +221,7 @@ impl FdFilter {
 
 impl Filter for FdFilter {
     fn attach(&self, kn: &Arc<Knote>, kev: &KEvent) -> Result {
-        if kev.fflags & !(NOTE_LOWAT | NOTE_FILE_POLL) != 0 {
+        if kev.fflags & !self.fflags() != 0 {
             return Err(EINVAL);
         }
         let fd = fd_of(kev.ident)?;
@@ -303,7 +303,7 @@ impl Filter for FdFilter {
     }
 
     fn modify(&self, kn: &Arc<Knote>, kev: &KEvent, _add: bool) -> Result {
-        if kev.fflags & !(NOTE_LOWAT | NOTE_FILE_POLL) != 0 {
+        if kev.fflags & !self.fflags() != 0 {
             return Err(EINVAL);
         }
         kn.kq().activate(kn.as_arc_borrow(), |st| {
@@ -392,6 +392,10 @@ impl Filter for FdFilter {
     fn is_stale(&self, kn: &Knote) -> bool {
         let file = kn.file.load(Ordering::Relaxed);
         !file.is_null() && fd_of(kn.ident).map_or(true, |fd| !glue::fd_is(fd, file))
+    }
+
+    fn fflags(&self) -> u32 {
+        NOTE_LOWAT | NOTE_FILE_POLL
     }
 
     fn is_fd(&self) -> bool {

@@ -298,6 +298,10 @@ impl Filter for ProcFilter {
         unsafe { kq_procwatch_fd_is(w.as_ptr(), fd) == 0 }
     }
 
+    fn fflags(&self) -> u32 {
+        self.valid_fflags()
+    }
+
     fn is_fd(&self) -> bool {
         self.desc
     }
@@ -338,6 +342,10 @@ impl Filter for SignalFilter {
 
     fn consume(&self, st: &mut KnoteState, _ev: &KEvent) {
         st.data = 0;
+    }
+
+    fn fflags(&self) -> u32 {
+        0
     }
 
     fn forced_flags(&self) -> u16 {

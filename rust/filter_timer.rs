@@ -265,6 +265,10 @@ impl Filter for TimerFilter {
         st.data = st.data.saturating_sub(ev.data).max(0);
     }
 
+    fn fflags(&self) -> u32 {
+        UNITS | NOTE_ABSTIME
+    }
+
     fn forced_flags(&self) -> u16 {
         EV_CLEAR
     }

@@ -54,6 +54,11 @@ impl Filter for UserFilter {
 
     fn detach(&self, _kn: &Knote) {}
 
+    fn fflags(&self) -> u32 {
+        // Other bits are accepted and ignored, as on FreeBSD.
+        NOTE_FFCTRLMASK | NOTE_FFLAGSMASK | NOTE_TRIGGER
+    }
+
     fn check_under_ready_lock(&self) -> bool {
         true
     }

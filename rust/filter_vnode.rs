@@ -268,6 +268,10 @@ impl Filter for VnodeFilter {
         unsafe { kq_vnode_fd_is(w.0.as_ptr(), fd) == 0 }
     }
 
+    fn fflags(&self) -> u32 {
+        NOTE_VNODE_ALL
+    }
+
     fn is_fd(&self) -> bool {
         true
     }

@@ -49,6 +49,7 @@ use kernel::{
     new_mutex, new_spinlock_irq,
     prelude::*,
     rbtree::{RBTree, RBTreeNodeReservation},
+    seq_file::{seq_print, SeqFile},
     sync::{barrier, Arc, ArcBorrow, Mutex, MutexGuard, SpinLockIrq},
     task::Task,
     transmute::AsBytes,
@@ -66,6 +67,25 @@ use crate::uapi::*;
 
 /// Events copied out per batch during a scan.
 const SCAN_BATCH: usize = 16;
+
+/// Knotes listed in `/proc/PID/fdinfo` at most (about 100 bytes each).
+const FDINFO_MAX: usize = 4096;
+
+/// The name of a filter in `/proc/PID/fdinfo`, as `EVFILT_*` spells it.
+fn filter_name(filter: i16) -> &'static str {
+    match filter {
+        EVFILT_READ => "READ",
+        EVFILT_WRITE => "WRITE",
+        EVFILT_VNODE => "VNODE",
+        EVFILT_PROC => "PROC",
+        EVFILT_SIGNAL => "SIGNAL",
+        EVFILT_TIMER => "TIMER",
+        EVFILT_PROCDESC => "PROCDESC",
+        EVFILT_USER => "USER",
+        EVFILT_EMPTY => "EMPTY",
+        _ => "?",
+    }
+}
 
 /// Children tracked by `NOTE_TRACK` that may wait for registration (`Kqueue::queue_adoption`);
 /// beyond that the parent's event carries `NOTE_TRACKERR`.
@@ -967,6 +987,65 @@ impl Kqueue {
             0
         } else {
             bindings::POLLIN | bindings::POLLRDNORM
+        }
+    }
+
+    /// `->show_fdinfo`: lists the knotes in `/proc/PID/fdinfo/FD`, at most `FDINFO_MAX`.
+    ///
+    /// One line per knote, in (ident, filter) order: the registration (`fflags` and `data` as
+    /// last given, stored `flags`, `udata`) and its state: `active` (its event fired and was
+    /// not reported yet), `queued` (on the ready list), `disabled`. A listing that does not
+    /// fit the buffer stops; the seq_file core then calls again with a buffer twice as large.
+    pub(crate) fn show_fdinfo(&self, m: *mut bindings::seq_file) {
+        // SAFETY: The VFS passes a valid seq_file that only this thread uses during the call.
+        let seq = unsafe { SeqFile::from_raw(m) };
+        // SAFETY: `m` is valid (as above); `count` and `size` are plain fields.
+        let overflowed = || unsafe { (*m).count == (*m).size };
+        let st = self.state.lock();
+        let total = st.knotes.iter().count();
+        seq_print!(seq, "knotes:\t{}\n", total);
+        seq_print!(seq, "queued:\t{}\n", self.queued.load(Ordering::Relaxed));
+        for (i, kn) in st.knotes.values().enumerate() {
+            if i == FDINFO_MAX {
+                seq_print!(seq, "more:\t{}\n", total - i);
+                break;
+            }
+            let (flags, sfflags, sdata, udata, active, queued, disabled) = {
+                let mut rd = self.ready.lock();
+                // No scan runs (it holds the kqueue mutex), so a knote with a `ListArc` is on
+                // the ready list. Making one succeeds only if it is not; the new one is
+                // dropped at once, under the ready lock, so no activation sees it.
+                let queued = ListArc::try_from_arc_borrow(kn.as_arc_borrow()).is_none();
+                let s = kn.state.access_mut(&mut rd);
+                let active = s.forced || kn.ops.active(s);
+                (
+                    s.flags, s.sfflags, s.sdata, s.udata, active, queued, s.disabled,
+                )
+            };
+            let state = [
+                (active, "active"),
+                (queued, "queued"),
+                (disabled, "disabled"),
+            ];
+            seq_print!(
+                seq,
+                "knote:\tident {} filter {} flags {:#x} fflags {:#x} data {} udata {:#x} state ",
+                kn.ident,
+                filter_name(kn.filter),
+                flags,
+                sfflags,
+                sdata,
+                udata
+            );
+            let mut any = false;
+            for (_, word) in state.iter().filter(|(on, _)| *on) {
+                seq_print!(seq, "{}{}", if any { "," } else { "" }, word);
+                any = true;
+            }
+            seq_print!(seq, "{}\n", if any { "" } else { "-" });
+            if overflowed() {
+                break;
+            }
         }
     }
 

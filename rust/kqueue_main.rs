@@ -24,6 +24,7 @@ use kernel::{
     prelude::*,
     sync::Arc,
     types::{ForeignOwnable, Opaque},
+    uaccess::{UserPtr, UserSlice},
 };
 
 mod close_hook;
@@ -35,9 +36,9 @@ mod filter_user;
 mod filter_vnode;
 mod glue;
 mod knote;
-mod sync;
 #[allow(clippy::module_inception)]
 mod kqueue;
+mod sync;
 mod uapi;
 
 use crate::kqueue::Kqueue;
@@ -78,6 +79,7 @@ static KQUEUE_FOPS: AssertSync<bindings::file_operations> = AssertSync(bindings:
     #[cfg(CONFIG_COMPAT)]
     compat_ioctl: Some(bindings::compat_ptr_ioctl),
     llseek: Some(bindings::noop_llseek),
+    show_fdinfo: Some(kq_show_fdinfo),
     // SAFETY: All-zero is a valid `file_operations` (every hook absent).
     ..unsafe { core::mem::zeroed() }
 });
@@ -151,18 +153,55 @@ unsafe extern "C" fn kq_poll(
 
 /// # Safety
 ///
+/// Called by procfs with a valid seq_file and a live file.
+unsafe extern "C" fn kq_show_fdinfo(m: *mut bindings::seq_file, file: *mut bindings::file) {
+    // SAFETY: The file is live for the duration of the call.
+    unsafe { kq_of(file) }.show_fdinfo(m);
+}
+
+/// # Safety
+///
 /// Called by the VFS with a live file.
 unsafe extern "C" fn kq_ioctl(file: *mut bindings::file, cmd: u32, arg: usize) -> isize {
     // SAFETY: The file is live for the duration of the call.
     let kq = unsafe { kq_of(file) };
     let res = match cmd {
         uapi::KQUEUE_IOC_KEVENT => kq.kevent(arg),
+        uapi::KQUEUE_IOC_FEATURES => features(arg),
         _ => Err(ENOTTY),
     };
     match res {
         Ok(n) => n,
         Err(e) => e.to_errno() as isize,
     }
+}
+
+/// `KQUEUE_IOC_FEATURES`: writes what this module supports to the user address `arg`.
+fn features(arg: usize) -> Result<isize> {
+    use uapi::*;
+    let mut f = Features {
+        abi_version: KQUEUE_ABI_VERSION,
+        features: KQUEUE_FEAT_FDINFO,
+        ev_flags: EV_CHANGE_FLAGS.into(),
+        kevent_flags: KQUEUE_KEVENT_FLAGS,
+        max_changes: KQUEUE_MAX_CHANGES,
+        max_events: KQUEUE_MAX_EVENTS,
+        ..Default::default()
+    };
+    if close_hook::active() {
+        f.features |= KQUEUE_FEAT_CLOSE_HOOK;
+    }
+    for (i, fflags) in (0i16..).zip(f.fflags.iter_mut()) {
+        // Slot `i` is filter `-i - 1`.
+        if let Ok(ops) = filter::lookup(-i - 1) {
+            f.filters |= 1 << i;
+            *fflags = ops.fflags();
+        }
+    }
+    UserSlice::new(UserPtr::from_addr(arg), size_of::<Features>())
+        .writer()
+        .write(&f)?;
+    Ok(0)
 }
 
 /// The module: owns the misc device registration.

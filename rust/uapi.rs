@@ -54,7 +54,32 @@ unsafe impl FromBytes for KeventArgs {}
 // SAFETY: As above.
 unsafe impl AsBytes for KeventArgs {}
 
+/// `struct kqueue_features`: the result of `KQUEUE_IOC_FEATURES`.
+#[repr(C)]
+#[derive(Clone, Copy, Default, Debug)]
+pub(crate) struct Features {
+    pub(crate) abi_version: u32,
+    pub(crate) features: u32,
+    pub(crate) filters: u32,
+    pub(crate) ev_flags: u32,
+    pub(crate) kevent_flags: u32,
+    pub(crate) max_changes: u32,
+    pub(crate) max_events: u32,
+    pub(crate) reserved0: u32,
+    pub(crate) fflags: [u32; 16],
+    pub(crate) reserved: [u32; 8],
+}
+
+// SAFETY: `repr(C)`, integers only, no padding (checked below).
+unsafe impl FromBytes for Features {}
+// SAFETY: As above.
+unsafe impl AsBytes for Features {}
+
 const _: () = {
+    assert!(size_of::<Features>() == 128);
+    assert!(offset_of!(Features, reserved0) == 28);
+    assert!(offset_of!(Features, fflags) == 32);
+    assert!(offset_of!(Features, reserved) == 96);
     assert!(size_of::<KEvent>() == 64);
     assert!(offset_of!(KEvent, ident) == 0);
     assert!(offset_of!(KEvent, filter) == 8);
@@ -155,3 +180,11 @@ pub(crate) const KQUEUE_MAX_EVENTS: u32 = 1 << 20;
 
 /// `KQUEUE_IOC_KEVENT`: `_IOWR(0xB9, 0x01, struct kqueue_kevent_args)`.
 pub(crate) const KQUEUE_IOC_KEVENT: u32 = kernel::ioctl::_IOWR::<KeventArgs>(0xB9, 0x01);
+pub(crate) const KQUEUE_IOC_FEATURES: u32 = kernel::ioctl::_IOR::<Features>(0xB9, 0x02);
+
+pub(crate) const KQUEUE_ABI_VERSION: u32 = 1;
+pub(crate) const KQUEUE_FEAT_CLOSE_HOOK: u32 = 0x1;
+pub(crate) const KQUEUE_FEAT_FDINFO: u32 = 0x2;
+/// Every flag a change may carry.
+pub(crate) const EV_CHANGE_FLAGS: u16 =
+    EV_ACTIONS | EV_ONESHOT | EV_CLEAR | EV_RECEIPT | EV_DISPATCH;

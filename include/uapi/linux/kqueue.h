@@ -169,7 +169,61 @@ struct kqueue_kevent_args {
 #define KQUEUE_MAX_CHANGES	(1U << 20)
 #define KQUEUE_MAX_EVENTS	(1U << 20)
 
+/*
+ * What the module implements, for programs that probe instead of guessing
+ * from EINVAL (KQUEUE_IOC_FEATURES).
+ *
+ * Stability rules:
+ * - The layout of struct kqueue_features never changes: fields are only
+ *   ever carved out of @reserved, which reads as 0 from a module that does
+ *   not know them. A field that is 0 therefore means "not supported" or
+ *   "not reported by this module".
+ * - @abi_version is KQUEUE_ABI_VERSION of the module. It changes only if
+ *   the meaning of an existing ioctl, structure field or flag changes
+ *   incompatibly, which this ABI promises not to do: additions (a filter, a
+ *   flag, a field, an ioctl) are reported by the bits and fields below and
+ *   leave the version alone. A program that wants version N accepts any
+ *   version >= N only after checking the bits it needs.
+ * - A bit that a module version sets stays set in later versions, except
+ *   for KQUEUE_FEAT_CLOSE_HOOK, which depends on the running kernel.
+ * - Without KQUEUE_IOC_FEATURES (ENOTTY), the module is the first version:
+ *   every filter except AIO, FS, LIO and SENDFILE.
+ */
+#define KQUEUE_ABI_VERSION	1
+
+/* struct kqueue_features.features */
+#define KQUEUE_FEAT_CLOSE_HOOK	0x1	/* close() removes the fd's knotes at once */
+#define KQUEUE_FEAT_FDINFO	0x2	/* /proc/PID/fdinfo lists the knotes */
+
+/**
+ * struct kqueue_features - result of KQUEUE_IOC_FEATURES
+ * @abi_version:  KQUEUE_ABI_VERSION of the module
+ * @features:     KQUEUE_FEAT_* that hold on this kernel
+ * @filters:      bit (-KQ_EVFILT_x - 1) is set for each supported filter
+ * @ev_flags:     the KQ_EV_* a change may carry
+ * @kevent_flags: the KQUEUE_KEVENT_* that struct kqueue_kevent_args accepts
+ * @max_changes:  KQUEUE_MAX_CHANGES
+ * @max_events:   KQUEUE_MAX_EVENTS
+ * @reserved0:    0
+ * @fflags:       @fflags[-KQ_EVFILT_x - 1]: the KQ_NOTE_* a registration
+ *                of that filter may carry (0 for an unsupported filter)
+ * @reserved:     0
+ */
+struct kqueue_features {
+	__u32	abi_version;
+	__u32	features;
+	__u32	filters;
+	__u32	ev_flags;
+	__u32	kevent_flags;
+	__u32	max_changes;
+	__u32	max_events;
+	__u32	reserved0;
+	__u32	fflags[16];
+	__u32	reserved[8];
+};
+
 #define KQUEUE_IOC_MAGIC	0xB9
 #define KQUEUE_IOC_KEVENT	_IOWR(KQUEUE_IOC_MAGIC, 0x01, struct kqueue_kevent_args)
+#define KQUEUE_IOC_FEATURES	_IOR(KQUEUE_IOC_MAGIC, 0x02, struct kqueue_features)
 
 #endif /* _UAPI_LINUX_KQUEUE_H */
