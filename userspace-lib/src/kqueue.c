@@ -9,6 +9,8 @@
  * this file only checks what the kernel cannot see (negative counts, the
  * library's own flags), fills in struct kqueue_kevent_args, and maps the
  * ENOTTY of an ioctl on a descriptor that is not a kqueue to EBADF.
+ * kqueue_features(), a Linux extension, asks the module what it implements
+ * (KQUEUE_IOC_FEATURES) through a kqueue of its own.
  *
  * On LP64 targets struct kevent is struct kqueue_event (<sys/event.h>
  * checks this at compile time) and the caller's arrays go to the kernel as
@@ -24,6 +26,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <linux/kqueue.h>
 #include <sys/event.h>
@@ -201,4 +204,27 @@ int kevent(int kq, const struct kevent *changelist, int nchanges,
 	return kevent_convert(kq, &args, changelist, nchanges, eventlist,
 			      nevents);
 #endif
+}
+
+int kqueue_features(struct kqueue_features *features)
+{
+	int fd, ret, saved;
+
+	/* ENOENT: the module is not loaded, as for kqueue(). */
+	fd = kq_open(O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	/* The kernel writes the whole structure; a bad pointer is EFAULT. */
+	ret = ioctl(fd, KQUEUE_IOC_FEATURES, features);
+	saved = errno;
+	close(fd);
+	if (ret < 0) {
+		/*
+		 * ENOTTY on a kqueue: the module predates the query, which
+		 * <linux/kqueue.h> defines as its first version.
+		 */
+		errno = saved == ENOTTY ? ENOSYS : saved;
+		return -1;
+	}
+	return 0;
 }

@@ -59,6 +59,7 @@ for module in kqueue-linux libkqueue; do
 	# shellcheck disable=SC2086 # word splitting of the flags is intended
 	$CC -o "$scratch/pc-$module" "$host_c" $flags
 	"$here/check-soname.sh" "$D$LIBDIR/$SONAME" "$SONAME" "$scratch/pc-$module"
+	"$here/check-symbols.sh" "$D$LIBDIR/$SONAME" "$scratch/pc-$module"
 	run "$scratch/pc-$module"
 	# shellcheck disable=SC2086
 	$CC -static -o "$scratch/pc-static-$module" "$host_c" \

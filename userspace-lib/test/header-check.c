@@ -15,10 +15,11 @@ struct entry_points {
 	int (*kqueue1)(int);
 	int (*kevent)(int, const struct kevent *, int, struct kevent *, int,
 		      const struct timespec *);
+	int (*kqueue_features)(struct kqueue_features *);	/* Linux */
 };
 extern const struct entry_points header_check_entry_points;
 const struct entry_points header_check_entry_points = {
-	kqueue, kqueuex, kqueue1, kevent,
+	kqueue, kqueuex, kqueue1, kevent, kqueue_features,
 };
 
 /* The values a BSD program may use in constant expressions. */
@@ -56,4 +57,14 @@ int header_check(struct kevent *kev, int n)
 	else
 		EV_SET(kev, 0, EVFILT_USER, 0, NOTE_TRIGGER | NOTE_FFOR, 5, 0);
 	return i;
+}
+
+/* The feature helpers, as a program calls them. */
+unsigned int header_check_features(const struct kqueue_features *f);
+
+unsigned int header_check_features(const struct kqueue_features *f)
+{
+	if (!kqueue_features_has_filter(f, EVFILT_USER))
+		return 0;
+	return kqueue_features_fflags(f, EVFILT_TIMER) & NOTE_ABSTIME;
 }

@@ -3,8 +3,9 @@
  * Copyright (c) 2026 The kqueue-linux authors
  *
  * Host test of the built library, without the kernel module: errnos that
- * do not need a kqueue, and EV_SET. Where /dev/kqueue exists it checks the
- * close-on-exec flag instead of ENOENT. Exit 0 on success, 1 on failure.
+ * do not need a kqueue, EV_SET, and kqueue_features(). Where /dev/kqueue
+ * exists it checks the close-on-exec flag and the module's answer to
+ * kqueue_features() instead of ENOENT. Exit 0 on success, 1 on failure.
  */
 #define _GNU_SOURCE
 
@@ -173,12 +174,42 @@ static void test_ev_set(void)
 	CHECK(sizeof(struct kevent) == 64);
 }
 
+static void test_features(void)
+{
+	struct kqueue_features f;
+	size_t i;
+
+	memset(&f, 0xa5, sizeof(f));
+	if (access("/dev/kqueue", F_OK) < 0 && errno == ENOENT) {
+		printf("/dev/kqueue absent: kqueue_features() is ENOENT\n");
+		CHECK_ERR(kqueue_features(&f), ENOENT);
+		return;
+	}
+	errno = 0;
+	if (kqueue_features(&f) == -1) {
+		printf("kqueue_features(): %s\n", strerror(errno));
+		/* ENOSYS: a module older than the query. */
+		CHECK(errno == ENOSYS);
+		return;
+	}
+	printf("kqueue_features(): ABI version %u, features %#x, filters %#x\n",
+	       f.abi_version, f.features, f.filters);
+	CHECK(f.abi_version >= 1);
+	CHECK(kqueue_features_has_filter(&f, EVFILT_USER));
+	CHECK(!kqueue_features_has_filter(&f, EVFILT_AIO));
+	CHECK(f.max_events == KQUEUE_MAX_EVENTS);
+	CHECK(f.reserved0 == 0);
+	for (i = 0; i < sizeof(f.reserved) / sizeof(f.reserved[0]); i++)
+		CHECK(f.reserved[i] == 0);
+}
+
 int main(void)
 {
 	test_open();
 	test_not_kqueue();
 	test_counts();
 	test_ev_set();
+	test_features();
 	if (failures) {
 		fprintf(stderr, "host test: %d failure(s)\n", failures);
 		return 1;

@@ -3,9 +3,9 @@
  * Copyright (c) 2026 The kqueue-linux authors
  *
  * Unit test of src/kqueue.c against a fake kernel. The Makefile compiles
- * src/kqueue.c into this program with -Dopen=kq_mock_open and
- * -Dioctl=kq_mock_ioctl, so every open(2) and ioctl(2) the library makes
- * lands here. Built twice: as is (LP64: arrays passed through) and with
+ * src/kqueue.c into this program with -Dopen=kq_mock_open,
+ * -Dioctl=kq_mock_ioctl and -Dclose=kq_mock_close, so every open(2),
+ * ioctl(2) and close(2) the library makes lands here. Built twice: as is (LP64: arrays passed through) and with
  * -DKQ_TEST_CONVERT (the converting path used on ILP32).
  */
 #define _GNU_SOURCE
@@ -55,7 +55,19 @@ static struct {
 	int ret;		/* >= 0: return it; < 0: fail with ioctl_errno */
 	int ioctl_errno;
 	struct kqueue_event events[MAX_RECORD];	/* written for ret > 0 */
+	void *arg;		/* the ioctl's argument, as passed */
+	struct kqueue_features features;	/* written by KQUEUE_IOC_FEATURES */
+
+	int closes;
+	int closed_fd;
 } mock;
+
+int kq_mock_close(int fd)
+{
+	mock.closes++;
+	mock.closed_fd = fd;
+	return 0;
+}
 
 int kq_mock_open(const char *path, int oflags, ...)
 {
@@ -78,12 +90,21 @@ int kq_mock_ioctl(int fd, unsigned long req, ...)
 	__u32 i;
 
 	va_start(ap, req);
-	args = va_arg(ap, struct kqueue_kevent_args *);
+	mock.arg = va_arg(ap, void *);
 	va_end(ap);
 
 	mock.ioctls++;
 	mock.fd = fd;
 	mock.req = req;
+	if (req == KQUEUE_IOC_FEATURES) {
+		if (mock.ret < 0) {
+			errno = mock.ioctl_errno;
+			return -1;
+		}
+		memcpy(mock.arg, &mock.features, sizeof(mock.features));
+		return mock.ret;
+	}
+	args = mock.arg;
 	mock.args = *args;
 	changes = (const struct kqueue_event *)(uintptr_t)args->changelist;
 	for (i = 0; changes && i < args->nchanges && i < MAX_RECORD; i++)
@@ -306,11 +327,75 @@ static void test_kevent_results(void)
 	}
 }
 
+static void test_features(void)
+{
+	static const int passed[] = { EFAULT, EINVAL, ENOMEM, EPERM };
+	struct kqueue_features f;
+	size_t i;
+
+	/* A kqueue of its own, close-on-exec, closed again; 0 on success. */
+	reset();
+	mock.features.abi_version = KQUEUE_ABI_VERSION;
+	mock.features.filters = 1u << (-EVFILT_USER - 1);
+	mock.features.fflags[-EVFILT_TIMER - 1] = NOTE_ABSTIME;
+	mock.features.reserved[7] = 0x77;
+	memset(&f, 0xa5, sizeof(f));
+	CHECK(kqueue_features(&f) == 0);
+	CHECK(mock.opens == 1 && strcmp(mock.path, "/dev/kqueue") == 0);
+	CHECK(mock.oflags == (O_RDWR | O_CLOEXEC));
+	CHECK(mock.ioctls == 1 && mock.fd == MOCK_FD);
+	CHECK(mock.req == KQUEUE_IOC_FEATURES);
+	CHECK(mock.arg == (void *)&f);
+	CHECK(mock.closes == 1 && mock.closed_fd == MOCK_FD);
+	CHECK(memcmp(&f, &mock.features, sizeof(f)) == 0);
+
+	/* The helpers read what was filled in. */
+	CHECK(kqueue_features_has_filter(&f, EVFILT_USER) == 1);
+	CHECK(kqueue_features_has_filter(&f, EVFILT_READ) == 0);
+	CHECK(kqueue_features_has_filter(&f, 0) == 0);
+	CHECK(kqueue_features_has_filter(&f, 5) == 0);
+	CHECK(kqueue_features_has_filter(&f, -33) == 0);
+	CHECK(kqueue_features_fflags(&f, EVFILT_TIMER) == NOTE_ABSTIME);
+	CHECK(kqueue_features_fflags(&f, EVFILT_USER) == 0);
+	CHECK(kqueue_features_fflags(&f, -17) == 0);
+	CHECK(kqueue_features_fflags(&f, 0) == 0);
+	f.filters = 0x80000000u;
+	CHECK(kqueue_features_has_filter(&f, -32) == 1);
+	f.fflags[15] = 0x42;
+	CHECK(kqueue_features_fflags(&f, -16) == 0x42);
+
+	/* No module: open's ENOENT, no ioctl, nothing to close. */
+	reset();
+	mock.open_errno = ENOENT;
+	errno = 0;
+	CHECK(kqueue_features(&f) == -1 && errno == ENOENT);
+	CHECK(mock.ioctls == 0 && mock.closes == 0);
+
+	/* An old module does not know the ioctl: ENOTTY becomes ENOSYS. */
+	reset();
+	mock.ret = -1;
+	mock.ioctl_errno = ENOTTY;
+	errno = 0;
+	CHECK(kqueue_features(&f) == -1 && errno == ENOSYS);
+	CHECK(mock.closes == 1 && mock.closed_fd == MOCK_FD);
+
+	/* Other errors pass through, with the kqueue closed; NULL goes on. */
+	for (i = 0; i < sizeof(passed) / sizeof(passed[0]); i++) {
+		reset();
+		mock.ret = -1;
+		mock.ioctl_errno = passed[i];
+		errno = 0;
+		CHECK(kqueue_features(NULL) == -1 && errno == passed[i]);
+		CHECK(mock.arg == NULL && mock.closes == 1);
+	}
+}
+
 int main(void)
 {
 	test_open();
 	test_kevent_args();
 	test_kevent_results();
+	test_features();
 	if (failures) {
 		fprintf(stderr, "mock test (%s): %d failure(s)\n", MODE, failures);
 		return 1;

@@ -10,6 +10,8 @@
  * which is the single source of truth; this header only gives the BSD
  * spellings and checks at compile time that struct kevent is the kernel's
  * struct kqueue_event on LP64 targets (elsewhere the library converts).
+ * One Linux extension is declared at the end: kqueue_features(), which asks
+ * the module what it implements.
  *
  * Spellings of other systems whose meaning maps onto this implementation
  * are offered, with values that do not collide with FreeBSD's:
@@ -210,8 +212,53 @@ int kevent(int kq, const struct kevent *changelist, int nchanges,
 	   struct kevent *eventlist, int nevents,
 	   const struct timespec *timeout);
 
+/*
+ * Linux extension: what the loaded kqueue module implements, from its
+ * KQUEUE_IOC_FEATURES ioctl on a kqueue opened and closed for the purpose.
+ * Fills *features (struct kqueue_features of <linux/kqueue.h>: the ABI
+ * version, KQUEUE_FEAT_* bits, the supported filters, EV_* flags and NOTE_*
+ * bits, the per-call limits) and returns 0, or returns -1 with errno
+ * ENOENT (the module is not loaded), ENOSYS (the module predates the query:
+ * it is the first version, with every filter except EVFILT_AIO, EVFILT_FS,
+ * EVFILT_LIO and EVFILT_SENDFILE), EFAULT (features is not writable), or
+ * another error of open(2). See kqueue_features(3).
+ */
+int kqueue_features(struct kqueue_features *features);
+
 #ifdef __cplusplus
 }
 #endif
+
+/*
+ * Helpers for a struct kqueue_features that kqueue_features() filled in:
+ * whether it reports the filter (EVFILT_*) as supported, and the NOTE_* bits
+ * a registration of that filter may carry. Any other filter value (>= 0, or
+ * beyond the fields) is unsupported, with no bits.
+ */
+#if defined(__cplusplus) || \
+	(defined(__STDC_VERSION__) && __STDC_VERSION__ >= 199901L)
+#define __KQ_INLINE	inline
+#else
+#define __KQ_INLINE	__inline__	/* C89: the GNU spelling */
+#endif
+
+static __KQ_INLINE int
+kqueue_features_has_filter(const struct kqueue_features *f, short filter)
+{
+	if (filter >= 0 || filter < -32)
+		return 0;
+	return (int)((f->filters >> (-filter - 1)) & 1u);
+}
+
+static __KQ_INLINE unsigned int
+kqueue_features_fflags(const struct kqueue_features *f, short filter)
+{
+	/* fflags[] has 16 entries, for filters -1 to -16. */
+	if (filter >= 0 || filter < -16)
+		return 0;
+	return f->fflags[-filter - 1];
+}
+
+#undef __KQ_INLINE
 
 #endif /* _SYS_EVENT_H */
