@@ -14,6 +14,9 @@
 //! - [`raw`]: the ABI of `<linux/kqueue.h>` ([`raw::Kevent`], the `EVFILT_*`,
 //!   `EV_*` and `NOTE_*` constants, and an `unsafe` [`raw::kevent`]).
 //!
+//! [`features`] and [`Kqueue::features`] (Linux-specific) report what the
+//! loaded module implements, as a [`Features`].
+//!
 //! Changes and events are [`Event`]s with a typed [`EventFilter`] and
 //! [`EventFlags`].
 //!
@@ -65,12 +68,18 @@
 //!   also ignored and blocked ones, and never consumes it.
 //! - Periodic timers fire at most every 100 us; timers and process or signal
 //!   watches are limited per user by module parameters (ENOMEM beyond).
+//! - The module reports what it implements ([`features`]: its ABI version,
+//!   the filters, flags and notes it accepts, whether `close()` removes
+//!   knotes at once on this kernel), and `/proc/PID/fdinfo/FD` of a kqueue
+//!   lists its knotes with their state (see `kqueue(2)` in the project).
 #![deny(missing_docs)]
 #![deny(unsafe_op_in_unsafe_fn)]
 
+mod features;
 mod queue;
 pub mod raw;
 
+pub use features::{features, Features};
 pub use queue::Kqueue;
 
 use std::fmt;
@@ -297,6 +306,24 @@ pub enum EventFilter {
     },
     /// A filter this crate does not know (see [`Event::as_raw`]).
     Unknown,
+}
+
+impl EventFilter {
+    /// The raw `EVFILT_*` value of the filter; 0 for [`EventFilter::Unknown`].
+    pub const fn raw_filter(&self) -> i16 {
+        match self {
+            EventFilter::Read(_) => raw::EVFILT_READ,
+            EventFilter::Write(_) => raw::EVFILT_WRITE,
+            EventFilter::Empty(_) => raw::EVFILT_EMPTY,
+            EventFilter::Vnode { .. } => raw::EVFILT_VNODE,
+            EventFilter::Proc { .. } => raw::EVFILT_PROC,
+            EventFilter::Procdesc { .. } => raw::EVFILT_PROCDESC,
+            EventFilter::Signal { .. } => raw::EVFILT_SIGNAL,
+            EventFilter::Timer { .. } => raw::EVFILT_TIMER,
+            EventFilter::User { .. } => raw::EVFILT_USER,
+            EventFilter::Unknown => 0,
+        }
+    }
 }
 
 /// One change or one returned event: a [`raw::Kevent`] with typed accessors.

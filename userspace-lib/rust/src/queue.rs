@@ -4,7 +4,7 @@ use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, IntoRawFd, OwnedFd, RawFd};
 use std::time::Duration;
 
-use crate::{kevent, raw, Event, EventFlags};
+use crate::{features, kevent, raw, Event, EventFlags, Features};
 
 /// Changes per kevent() call in [`Kqueue::register`] (each needs room for its
 /// receipt).
@@ -158,6 +158,17 @@ impl Kqueue {
             0 => Err(io::ErrorKind::WouldBlock.into()),
             n => Ok(n),
         }
+    }
+
+    /// What the module implements (Linux-specific), asked through this
+    /// kqueue; the same as [`crate::features`], without opening another
+    /// kqueue. Works also where kevent() is EBADF (a kqueue inherited from
+    /// another process).
+    ///
+    /// ENOSYS ([`io::ErrorKind::Unsupported`]) means the module predates the
+    /// query, or the descriptor is not a kqueue.
+    pub fn features(&self) -> io::Result<Features> {
+        features::features_of(self.fd.as_fd())
     }
 
     /// Duplicates the descriptor (with close-on-exec). Both refer to the

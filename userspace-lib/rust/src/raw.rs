@@ -5,6 +5,9 @@
 //! crate's tests parse the header and compare every constant and offset.
 //! Constants drop the header's `KQ_` prefix (`KQ_EVFILT_USER` is
 //! [`EVFILT_USER`]); the `KQUEUE_*` names are kept as they are.
+//!
+//! [`Features`], [`KQUEUE_IOC_FEATURES`] and [`features`] are Linux-specific:
+//! the module's report of what it implements.
 
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
@@ -175,6 +178,15 @@ uapi_constants! {
     KQUEUE_MAX_EVENTS: u32 = 1 << 20;
     /// The ioctl group of `/dev/kqueue`.
     KQUEUE_IOC_MAGIC: u8 = 0xB9;
+
+    /// [`Features::abi_version`] of this ABI.
+    KQUEUE_ABI_VERSION: u32 = 1;
+    /// [`Features::features`]: close() removes a descriptor's knotes at once
+    /// (the module's close() hook is active on this kernel).
+    KQUEUE_FEAT_CLOSE_HOOK: u32 = 0x1;
+    /// [`Features::features`]: `/proc/PID/fdinfo/FD` of a kqueue lists its
+    /// knotes.
+    KQUEUE_FEAT_FDINFO: u32 = 0x2;
 }
 
 /// The ioctl that implements kevent():
@@ -234,6 +246,102 @@ pub struct KeventArgs {
     pub timeout: Timespec,
     /// Must be 0.
     pub reserved: [u64; 2],
+}
+
+/// What the module implements: `struct kqueue_features`, the result of
+/// [`KQUEUE_IOC_FEATURES`] (Linux-specific; see [`crate::Features`] for the
+/// typed view).
+///
+/// The layout never changes: later modules take new fields out of
+/// `reserved`, which older ones leave 0, so a field or bit that is 0 means
+/// "not supported" or "not reported". `abi_version` changes only with an
+/// incompatible change of meaning; a bit that is set stays set in later
+/// modules, except [`KQUEUE_FEAT_CLOSE_HOOK`], which depends on the kernel.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct Features {
+    /// [`KQUEUE_ABI_VERSION`] of the module.
+    pub abi_version: u32,
+    /// `KQUEUE_FEAT_*` that hold on this kernel.
+    pub features: u32,
+    /// Bit `-filter - 1` is set for each supported `EVFILT_*`.
+    pub filters: u32,
+    /// The `EV_*` flags a change may carry.
+    pub ev_flags: u32,
+    /// The `KQUEUE_KEVENT_*` flags that [`KeventArgs::flags`] accepts.
+    pub kevent_flags: u32,
+    /// [`KQUEUE_MAX_CHANGES`].
+    pub max_changes: u32,
+    /// [`KQUEUE_MAX_EVENTS`].
+    pub max_events: u32,
+    /// 0.
+    pub reserved0: u32,
+    /// `fflags[-filter - 1]`: the `NOTE_*` bits a registration of that filter
+    /// may carry (0 for an unsupported filter).
+    pub fflags: [u32; 16],
+    /// 0.
+    pub reserved: [u32; 8],
+}
+
+const _: () = {
+    use core::mem::{align_of, offset_of, size_of};
+    assert!(size_of::<Features>() == 128);
+    assert!(align_of::<Features>() == 4);
+    assert!(offset_of!(Features, abi_version) == 0);
+    assert!(offset_of!(Features, features) == 4);
+    assert!(offset_of!(Features, filters) == 8);
+    assert!(offset_of!(Features, ev_flags) == 12);
+    assert!(offset_of!(Features, kevent_flags) == 16);
+    assert!(offset_of!(Features, max_changes) == 20);
+    assert!(offset_of!(Features, max_events) == 24);
+    assert!(offset_of!(Features, reserved0) == 28);
+    assert!(offset_of!(Features, fflags) == 32);
+    assert!(offset_of!(Features, reserved) == 96);
+};
+
+/// The ioctl that reports what the module implements:
+/// `_IOR(KQUEUE_IOC_MAGIC, 0x02, struct kqueue_features)`.
+pub const KQUEUE_IOC_FEATURES: Opcode = ioctl::opcode::read::<Features>(KQUEUE_IOC_MAGIC, 0x02);
+
+/// [`KQUEUE_IOC_FEATURES`] for `rustix::ioctl`: the kernel fills in a
+/// [`Features`] that starts out zeroed, so a file that answers the opcode
+/// without writing leaves zeros, not uninitialized memory.
+struct FeaturesIoctl<'a> {
+    out: &'a mut Features,
+}
+
+// SAFETY: the opcode is `_IOR` of `Features`, which has the layout of
+// `struct kqueue_features` (checked above); the pointer is to a live,
+// initialized `Features` that the kernel may overwrite with any bytes (every
+// bit pattern is valid for its integers).
+unsafe impl Ioctl for FeaturesIoctl<'_> {
+    type Output = ();
+    const IS_MUTATING: bool = true;
+
+    fn opcode(&self) -> Opcode {
+        KQUEUE_IOC_FEATURES
+    }
+
+    fn as_ptr(&mut self) -> *mut core::ffi::c_void {
+        (self.out as *mut Features).cast()
+    }
+
+    unsafe fn output_from_ptr(_: IoctlOutput, _: *mut core::ffi::c_void) -> rustix::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Calls `ioctl(kq, KQUEUE_IOC_FEATURES, &features)` (Linux-specific).
+///
+/// Works on any kqueue descriptor, also one that another process owns. The
+/// errors are the kernel's: ENOTTY for a descriptor that is not a kqueue, or
+/// for a module older than the ioctl (which is the first version: every
+/// filter except AIO, FS, LIO and SENDFILE).
+pub fn features(kq: impl AsFd) -> io::Result<Features> {
+    let mut out = Features::default();
+    // SAFETY: see `FeaturesIoctl`.
+    unsafe { ioctl::ioctl(kq.as_fd(), FeaturesIoctl { out: &mut out }) }?;
+    Ok(out)
 }
 
 /// [`KQUEUE_IOC_KEVENT`] for `rustix::ioctl`: an `_IOWR` ioctl whose

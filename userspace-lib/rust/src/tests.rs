@@ -480,3 +480,156 @@ fn dropping_a_kqueue_closes_it() {
     let mut buf = [0u8; 1];
     assert_eq!(std::io::Read::read(&mut reader, &mut buf).unwrap(), 0);
 }
+
+#[test]
+fn features_layout_and_ioctl_number() {
+    assert_eq!(size_of::<raw::Features>(), 128);
+    assert_eq!(std::mem::align_of::<raw::Features>(), 4);
+    assert_eq!(offset_of!(raw::Features, abi_version), 0);
+    assert_eq!(offset_of!(raw::Features, features), 4);
+    assert_eq!(offset_of!(raw::Features, filters), 8);
+    assert_eq!(offset_of!(raw::Features, ev_flags), 12);
+    assert_eq!(offset_of!(raw::Features, kevent_flags), 16);
+    assert_eq!(offset_of!(raw::Features, max_changes), 20);
+    assert_eq!(offset_of!(raw::Features, max_events), 24);
+    assert_eq!(offset_of!(raw::Features, reserved0), 28);
+    assert_eq!(offset_of!(raw::Features, fflags), 32);
+    assert_eq!(offset_of!(raw::Features, reserved), 96);
+    // _IOR(0xB9, 0x02, 128 bytes) = dir 2 << 30 | size << 16 | type << 8 | nr.
+    let expected: u32 = (2 << 30) | (128 << 16) | (0xB9 << 8) | 0x02;
+    assert_eq!(expected, 0x8080_B902);
+    assert_eq!(u64::from(raw::KQUEUE_IOC_FEATURES), u64::from(expected));
+}
+
+/// A report with every field distinct, as a module could give it.
+fn sample_features() -> raw::Features {
+    let mut f = raw::Features {
+        abi_version: 1,
+        features: raw::KQUEUE_FEAT_FDINFO,
+        filters: (1 << 0) | (1 << 10) | (1 << 31),
+        ev_flags: 0x3ff,
+        kevent_flags: raw::KQUEUE_KEVENT_FLAGS,
+        max_changes: 100,
+        max_events: 200,
+        ..Default::default()
+    };
+    f.fflags[0] = raw::NOTE_LOWAT;
+    f.fflags[6] = raw::NOTE_ABSTIME;
+    f.fflags[15] = 0x42;
+    f
+}
+
+#[test]
+fn features_accessors() {
+    let f = Features::from_raw(sample_features());
+    assert_eq!(f.as_raw(), &sample_features());
+    assert_eq!(f.abi_version(), 1);
+    assert!(f.fdinfo());
+    assert!(!f.close_hook());
+    assert!(Features::from_raw(raw::Features {
+        features: raw::KQUEUE_FEAT_CLOSE_HOOK,
+        ..Default::default()
+    })
+    .close_hook());
+    assert!(f.supports_filter(raw::EVFILT_READ));
+    assert!(f.supports_filter(raw::EVFILT_USER));
+    assert!(f.supports_filter(-32));
+    assert!(!f.supports_filter(raw::EVFILT_WRITE));
+    for outside in [0, 1, i16::MAX, -33, i16::MIN] {
+        assert!(!f.supports_filter(outside), "{outside}");
+        assert_eq!(f.accepted_fflags(outside), 0, "{outside}");
+    }
+    assert_eq!(f.filters().collect::<Vec<_>>(), [-1, -11, -32]);
+    assert!(f.supports(&EventFilter::Read(5)));
+    assert!(!f.supports(&EventFilter::Write(5)));
+    assert!(!f.supports(&EventFilter::Unknown));
+    assert_eq!(f.accepted_fflags(raw::EVFILT_READ), raw::NOTE_LOWAT);
+    assert_eq!(f.accepted_fflags(raw::EVFILT_TIMER), raw::NOTE_ABSTIME);
+    assert_eq!(f.accepted_fflags(raw::EVFILT_USER), 0);
+    assert_eq!(f.accepted_fflags(-16), 0x42);
+    assert_eq!(f.accepted_fflags(-17), 0);
+    assert_eq!(f.event_flags().bits(), 0x3ff);
+    assert!(f
+        .event_flags()
+        .contains(EventFlags::ADD | EventFlags::KEEPUDATA));
+    assert!(!f.event_flags().contains(EventFlags::ERROR));
+    assert_eq!(f.kevent_flags(), raw::KQUEUE_KEVENT_FLAGS);
+    assert_eq!((f.max_changes(), f.max_events()), (100, 200));
+    // A report of nothing supports nothing.
+    let none = Features::from_raw(raw::Features::default());
+    assert_eq!(none.filters().count(), 0);
+    assert!(!none.fdinfo() && !none.close_hook());
+    let s = format!("{f:?}");
+    assert!(s.contains("fdinfo: true") && s.contains("-11"), "{s}");
+}
+
+#[test]
+fn raw_filter_values() {
+    let filters = [
+        (EventFilter::Read(1), raw::EVFILT_READ),
+        (EventFilter::Write(1), raw::EVFILT_WRITE),
+        (EventFilter::Empty(1), raw::EVFILT_EMPTY),
+        (
+            EventFilter::Vnode {
+                vnode: 1,
+                flags: VnodeEvents::WRITE,
+            },
+            raw::EVFILT_VNODE,
+        ),
+        (
+            EventFilter::Proc {
+                pid: 1,
+                flags: ProcessEvents::EXIT,
+            },
+            raw::EVFILT_PROC,
+        ),
+        (
+            EventFilter::Procdesc {
+                fd: 1,
+                flags: ProcessEvents::EXIT,
+            },
+            raw::EVFILT_PROCDESC,
+        ),
+        (
+            EventFilter::Signal {
+                signal: 1,
+                times: 0,
+            },
+            raw::EVFILT_SIGNAL,
+        ),
+        (
+            EventFilter::Timer {
+                ident: 1,
+                timer: None,
+                absolute: false,
+            },
+            raw::EVFILT_TIMER,
+        ),
+        (
+            EventFilter::User {
+                ident: 1,
+                flags: UserFlags::empty(),
+                user_flags: UserDefinedFlags::new(0),
+            },
+            raw::EVFILT_USER,
+        ),
+        (EventFilter::Unknown, 0),
+    ];
+    for (f, value) in filters {
+        assert_eq!(f.raw_filter(), value, "{f:?}");
+        // The same value as the change Event::new makes of it.
+        assert_eq!(Event::new(f, EventFlags::ADD, 0).as_raw().filter, value);
+    }
+}
+
+#[test]
+fn features_on_non_kqueue() {
+    // The raw call passes the kernel's ENOTTY on; the typed one says the
+    // query is unsupported (ENOSYS), as for a module that predates it.
+    let f = std::fs::File::open("/dev/null").unwrap();
+    let e = raw::features(&f).unwrap_err();
+    assert_eq!(e.raw_os_error(), Some(25), "{e}");
+    let e = not_a_kqueue().features().unwrap_err();
+    assert_eq!(e.raw_os_error(), Some(38), "{e}");
+    assert_eq!(e.kind(), io::ErrorKind::Unsupported);
+}

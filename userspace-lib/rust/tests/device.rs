@@ -773,3 +773,200 @@ fn kqueue_type_cloexec_and_clone() {
     assert_eq!(kq.drain(&mut evs).unwrap(), 1);
     assert_eq!(evs[0].ident(), 30);
 }
+
+#[test]
+fn features_report_the_module() {
+    let Some(fd) = device("features_report_the_module") else {
+        // Without the device the query fails as opening a kqueue does.
+        let e = kqueue_linux::features().unwrap_err();
+        assert!(matches!(e.raw_os_error(), Some(2 | 6 | 19)), "{e}");
+        return;
+    };
+    let kq = Kqueue::from(fd);
+    let f = kqueue_linux::features().expect("features()");
+    eprintln!("{f:?}");
+    // The same answer through this kqueue, and through the raw ioctl.
+    assert_eq!(kq.features().expect("Kqueue::features"), f);
+    assert_eq!(
+        kqueue_linux::Features::from_raw(raw::features(&kq).unwrap()),
+        f
+    );
+
+    let r = f.as_raw();
+    assert_eq!(f.abi_version(), raw::KQUEUE_ABI_VERSION);
+    assert!(f.fdinfo());
+    // The close() hook depends on the kernel (CONFIG_FPROBE); no other bit.
+    assert_eq!(
+        r.features & !(raw::KQUEUE_FEAT_CLOSE_HOOK | raw::KQUEUE_FEAT_FDINFO),
+        0
+    );
+    // The constants; the glob also brings raw::Features, hence the full path
+    // of the typed one above.
+    use raw::*;
+    assert_eq!(
+        f.filters().collect::<Vec<_>>(),
+        [
+            EVFILT_READ,
+            EVFILT_WRITE,
+            EVFILT_VNODE,
+            EVFILT_PROC,
+            EVFILT_SIGNAL,
+            EVFILT_TIMER,
+            EVFILT_PROCDESC,
+            EVFILT_USER,
+            EVFILT_EMPTY
+        ]
+    );
+    assert!(f.supports(&EventFilter::Read(0)));
+    assert!(!f.supports(&EventFilter::Unknown));
+    assert_eq!(r.ev_flags, 0x3ff);
+    assert_eq!(
+        f.event_flags(),
+        EventFlags::ADD
+            | EventFlags::DELETE
+            | EventFlags::ENABLE
+            | EventFlags::DISABLE
+            | EventFlags::ONESHOT
+            | EventFlags::CLEAR
+            | EventFlags::RECEIPT
+            | EventFlags::DISPATCH
+            | EventFlags::FORCEONESHOT
+            | EventFlags::KEEPUDATA
+    );
+    assert_eq!(f.kevent_flags(), KQUEUE_KEVENT_FLAGS);
+    assert_eq!(f.max_changes(), KQUEUE_MAX_CHANGES);
+    assert_eq!(f.max_events(), KQUEUE_MAX_EVENTS);
+    let fd_notes = NOTE_LOWAT | NOTE_FILE_POLL;
+    let vnode_notes = NOTE_DELETE
+        | NOTE_WRITE
+        | NOTE_EXTEND
+        | NOTE_ATTRIB
+        | NOTE_LINK
+        | NOTE_RENAME
+        | NOTE_REVOKE
+        | NOTE_OPEN
+        | NOTE_CLOSE
+        | NOTE_CLOSE_WRITE
+        | NOTE_READ
+        | NOTE_TRUNCATE;
+    let expected = [
+        (EVFILT_READ, fd_notes),
+        (EVFILT_WRITE, fd_notes),
+        (EVFILT_VNODE, vnode_notes),
+        (EVFILT_PROC, NOTE_EXIT | NOTE_FORK | NOTE_EXEC | NOTE_TRACK),
+        (EVFILT_SIGNAL, 0),
+        (
+            EVFILT_TIMER,
+            NOTE_SECONDS | NOTE_MSECONDS | NOTE_USECONDS | NOTE_NSECONDS | NOTE_ABSTIME,
+        ),
+        (EVFILT_PROCDESC, NOTE_EXIT),
+        (
+            EVFILT_USER,
+            NOTE_FFCTRLMASK | NOTE_FFLAGSMASK | NOTE_TRIGGER,
+        ),
+        (EVFILT_EMPTY, fd_notes),
+    ];
+    for filter in -16..=-1 {
+        let want = expected
+            .iter()
+            .find(|&&(f, _)| f == filter)
+            .map_or(0, |&(_, n)| n);
+        assert_eq!(f.accepted_fflags(filter), want, "filter {filter}");
+    }
+    assert_eq!(vnode_notes, 0xfff);
+    assert_eq!(r.reserved0, 0);
+    assert_eq!(r.reserved, [0; 8]);
+
+    // What the report calls unsupported is refused.
+    for filter in -16..=-1 {
+        if f.supports_filter(filter) {
+            continue;
+        }
+        let k = raw::Kevent {
+            ident: 1,
+            filter,
+            flags: EV_ADD,
+            ..Default::default()
+        };
+        assert_eq!(
+            errno(apply(&kq, &[Event::from_raw(k)])),
+            EINVAL,
+            "filter {filter}"
+        );
+    }
+}
+
+/// The `knotes:` count and the `knote:` lines of the kqueue's fdinfo.
+fn fdinfo(kq: &impl AsRawFd) -> (usize, Vec<String>) {
+    let path = format!("/proc/self/fdinfo/{}", kq.as_raw_fd());
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    let count = text
+        .lines()
+        .find_map(|l| l.strip_prefix("knotes:\t"))
+        .unwrap_or_else(|| panic!("no knotes line in {text:?}"))
+        .parse()
+        .unwrap();
+    let lines = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("knote:\t"))
+        .map(str::to_string)
+        .collect();
+    (count, lines)
+}
+
+#[test]
+fn fdinfo_lists_knotes_and_close_removes_them() {
+    let Some(_probe) = device("fdinfo_lists_knotes_and_close_removes_them") else {
+        return;
+    };
+    let kq = Kqueue::new().unwrap();
+    let f = kq.features().unwrap();
+    assert!(f.fdinfo(), "the module lists knotes in fdinfo");
+    assert_eq!(fdinfo(&kq), (0, vec![]));
+
+    let add = Event::new(
+        user(77, UserFlags::FFNOP, 0),
+        EventFlags::ADD | EventFlags::CLEAR,
+        0x1234,
+    );
+    kq.register(&[add]).unwrap();
+    let (r, _w) = std::io::pipe().unwrap();
+    let rfd = r.as_raw_fd();
+    kq.register(&[Event::new(EventFilter::Read(rfd), EventFlags::ADD, 0)])
+        .unwrap();
+    let (n, lines) = fdinfo(&kq);
+    assert_eq!(n, 2, "{lines:?}");
+    assert!(
+        lines.contains(&format!(
+            "ident {rfd} filter READ flags 0x0 fflags 0x0 data 0 udata 0x0 state -"
+        )),
+        "{lines:?}"
+    );
+    assert!(
+        lines.contains(
+            &"ident 77 filter USER flags 0x20 fflags 0x0 data 0 udata 0x1234 state -".to_string()
+        ),
+        "{lines:?}"
+    );
+    kq.register(&[Event::new(
+        user(77, UserFlags::TRIGGER, 0),
+        EventFlags::KEEPUDATA,
+        0,
+    )])
+    .unwrap();
+    assert!(
+        fdinfo(&kq)
+            .1
+            .iter()
+            .any(|l| l.starts_with("ident 77 filter USER") && l.ends_with(" state active,queued")),
+        "{:?}",
+        fdinfo(&kq).1
+    );
+
+    // close() deletes the pipe's knote at once where the close() hook is
+    // active; elsewhere it is found later (a kevent() call, not a read of
+    // fdinfo).
+    drop(r);
+    let (n, lines) = fdinfo(&kq);
+    assert_eq!(n, if f.close_hook() { 1 } else { 2 }, "{f:?}: {lines:?}");
+}
