@@ -929,11 +929,15 @@ fn fdinfo_lists_knotes_and_close_removes_them() {
         EventFlags::ADD | EventFlags::CLEAR,
         0x1234,
     );
-    kq.register(&[add]).unwrap();
+    // Through kevent(): register() adds EV_RECEIPT, which the knote keeps.
+    apply(&kq, &[add]).unwrap();
     let (r, _w) = std::io::pipe().unwrap();
     let rfd = r.as_raw_fd();
-    kq.register(&[Event::new(EventFilter::Read(rfd), EventFlags::ADD, 0)])
-        .unwrap();
+    apply(
+        &kq,
+        &[Event::new(EventFilter::Read(rfd), EventFlags::ADD, 0)],
+    )
+    .unwrap();
     let (n, lines) = fdinfo(&kq);
     assert_eq!(n, 2, "{lines:?}");
     assert!(
