@@ -190,11 +190,12 @@ fn cancel(kn: &Knote) {
     unsafe { bindings::hrtimer_cancel(kn.timer.get()) };
 }
 
-/// The real uid of the current task, for accounting.
+/// The real uid of the current task, for accounting: the kernel's own value (`kuid_t`), the
+/// same in every user namespace, so that a new namespace gives no new quota.
 fn current_uid() -> u32 {
     // SAFETY: `current` is valid in process context, where `attach` runs.
     let task = unsafe { Task::current() };
-    task.uid().into_uid_in_current_ns()
+    task.uid().into_raw().val
 }
 
 impl Filter for TimerFilter {

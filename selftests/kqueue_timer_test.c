@@ -12,6 +12,8 @@
 #define _GNU_SOURCE
 #include <stdio.h>
 #include <stdlib.h>
+#include <fcntl.h>
+#include <sys/prctl.h>
 
 #include <sys/event.h>
 
@@ -652,6 +654,82 @@ TEST_F(timer, user_limit_oneshot_released)
 
 	free(out);
 	free(chg);
+}
+
+/* Write @text to the file @path; 0 or errno. */
+static int write_file(const char *path, const char *text)
+{
+	int fd = open(path, O_WRONLY | O_CLOEXEC);
+	ssize_t n;
+	int err;
+
+	if (fd < 0)
+		return errno;
+	n = write(fd, text, strlen(text));
+	err = n == (ssize_t)strlen(text) ? 0 : (n < 0 ? errno : EIO);
+	close(fd);
+	return err;
+}
+
+/*
+ * The limit is per user as the kernel knows it (kuid), not as a user
+ * namespace shows it: an unprivileged user that maps itself to 0 in a new
+ * user namespace gets neither a new quota nor root's.
+ */
+TEST_F(timer, user_limit_across_user_namespaces)
+{
+	long max = timer_limit();
+	int status, kq2;
+	pid_t pid;
+
+	if (max > 100000)
+		SKIP(return, "max_user_timers is %ld", max);
+	pid = fork();
+	ASSERT_GE(pid, 0);
+	if (pid == 0) {
+		int kq;
+
+		/* Dumpable again after setuid(), or /proc/self is root's. */
+		if (setgid(65534) || setuid(65534) ||
+		    prctl(PR_SET_DUMPABLE, 1, 0, 0, 0))
+			_exit(10);
+		kq = kqueue();
+		if (kq < 0)
+			_exit(11);
+		if (add_many_timers(kq, 0, max))
+			_exit(12);
+		if (timer_add(kq, max, 0, NOTE_SECONDS, HOUR_S) != ENOMEM)
+			_exit(13);
+		if (unshare(CLONE_NEWUSER))
+			_exit(14);
+		if (write_file("/proc/self/setgroups", "deny") ||
+		    write_file("/proc/self/uid_map", "0 65534 1") ||
+		    write_file("/proc/self/gid_map", "0 65534 1"))
+			_exit(15);
+		if (getuid() != 0)
+			_exit(16);
+		/* Still nobody's quota, in the old kqueue and in a new one. */
+		if (timer_add(kq, max, 0, NOTE_SECONDS, HOUR_S) != ENOMEM)
+			_exit(17);
+		kq = kqueue();
+		if (kq < 0)
+			_exit(18);
+		if (timer_add(kq, 0, 0, NOTE_SECONDS, HOUR_S) != ENOMEM)
+			_exit(19);
+		_exit(0);
+	}
+	ASSERT_EQ(pid, waitpid(pid, &status, 0));
+	ASSERT_TRUE(WIFEXITED(status));
+	EXPECT_EQ(0, WEXITSTATUS(status))
+		TH_LOG("step %d failed (17, 19: a user namespace gave a new quota)",
+		       WEXITSTATUS(status));
+
+	/* Nobody's timers died with it; root's quota was never touched. */
+	kq2 = kqueue();
+	ASSERT_GE(kq2, 0);
+	EXPECT_EQ(0, add_many_timers(kq2, 0, max));
+	EXPECT_EQ(ENOMEM, timer_add(kq2, max, 0, NOTE_SECONDS, HOUR_S));
+	EXPECT_EQ(0, close(kq2));
 }
 
 TEST_HARNESS_MAIN
