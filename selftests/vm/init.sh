@@ -6,6 +6,7 @@
 # this script prints on the serial console:
 #
 #   KQVM-START <kernel release>
+#   KQVM-PRELOAD <name> rc=<n>             (one per /kqvm/preload/*.ko)
 #   KQVM-INSMOD rc=<n>                     (only with a module)
 #   KQVM-KUNIT-BEGIN ... KQVM-KUNIT-END    (KTAP lines of dmesg after insmod)
 #   KQVM-BEGIN <test> ... KQVM-END <test> rc=<n>   (one block per test program)
@@ -16,6 +17,7 @@
 #   KQVM-DONE
 #
 # Inputs, placed in the initramfs by the host:
+#   /kqvm/preload/*.ko   modules to load first, in sorted order
 #   /kqvm/modules/*.ko   module to load (at most one)
 #   /kqvm/cmd            shell command to run after the tests
 #   /tests/              test programs (each executable file, in sorted order)
@@ -68,6 +70,13 @@ for m in /kqvm/modules/*.ko; do
 done
 
 insmod_ok=1
+for m in /kqvm/preload/*.ko; do
+	[ -f "$m" ] || continue
+	insmod "$m"
+	rc=$?
+	echo "KQVM-PRELOAD ${m##*/} rc=$rc"
+	[ "$rc" = 0 ] || insmod_ok=0
+done
 if [ -n "$module" ]; then
 	insmod "$module"
 	rc=$?

@@ -20,6 +20,12 @@ Options:
   --module PATH      module (kqueue.ko) to insmod right after boot; its KUnit
                      suites (named kqueue*) must report results, and it must
                      unload cleanly (rmmod) at the end
+  --preload DIR      kernel modules (*.ko, uncompressed) to insmod in sorted
+                     order before --module (e.g. a distribution kernel's
+                     ext4 and loop); each must load
+  --no-kunit         the kernel has no KUnit (CONFIG_KUNIT off, e.g. Debian's
+                     kernels): do not look for the module's KUnit results;
+                     they count neither as passed nor as failed
   --tests DIR        directory of static test programs (kselftest TAP output);
                      every executable file in it runs in sorted order, cwd /tmp
   --extra DIR        directory copied to /extra in the guest; dynamically
@@ -54,7 +60,7 @@ die() {
 	exit 2
 }
 
-kernel='' module='' tests='' extra='' cmd='' have_cmd=0 results='' logcopy=''
+kernel='' module='' preload='' kunit=1 tests='' extra='' cmd='' have_cmd=0 results='' logcopy=''
 timeout_s=600 memory=1024 name=vm quiet=0
 while [ $# -gt 0 ]; do
 	opt=$1
@@ -72,7 +78,12 @@ while [ $# -gt 0 ]; do
 		shift
 		continue
 		;;
-	--kernel | --module | --tests | --extra | --cmd | --timeout | --memory | --results | --log | --name)
+	--no-kunit)
+		kunit=0
+		shift
+		continue
+		;;
+	--kernel | --module | --preload | --tests | --extra | --cmd | --timeout | --memory | --results | --log | --name)
 		[ $# -ge 2 ] || die "$opt needs an argument (see --help)"
 		val=$2
 		shift 2
@@ -84,6 +95,7 @@ while [ $# -gt 0 ]; do
 	case $opt in
 	--kernel) kernel=$val ;;
 	--module) module=$val ;;
+	--preload) preload=$val ;;
 	--tests) tests=$val ;;
 	--extra) extra=$val ;;
 	--cmd) cmd=$val have_cmd=1 ;;
@@ -98,6 +110,7 @@ done
 [ -n "$kernel" ] || die "--kernel is required (see $prog --help)"
 [ -f "$kernel" ] || die "kernel image not found: $kernel"
 [ -z "$module" ] || [ -f "$module" ] || die "module not found: $module"
+[ -z "$preload" ] || [ -d "$preload" ] || die "preload directory not found: $preload"
 [ -z "$tests" ] || [ -d "$tests" ] || die "tests directory not found: $tests"
 [ -z "$extra" ] || [ -d "$extra" ] || die "extra directory not found: $extra"
 [[ $timeout_s =~ ^[1-9][0-9]*$ ]] || die "--timeout must be a positive number of seconds"
@@ -185,6 +198,15 @@ for applet in $("$busybox" --list); do
 done
 install -m 0755 "$here/init.sh" "$root/init"
 [ -z "$module" ] || cp "$module" "$root/kqvm/modules/$(basename "$module")"
+preloads=()
+if [ -n "$preload" ]; then
+	mkdir -p "$root/kqvm/preload"
+	while IFS= read -r -d '' f; do
+		cp "$f" "$root/kqvm/preload/"
+		preloads+=("${f##*/}")
+	done < <(find "$preload" -mindepth 1 -maxdepth 1 -name '*.ko' -print0 | LC_ALL=C sort -z)
+	[ ${#preloads[@]} -gt 0 ] || die "no *.ko files in $preload"
+fi
 [ -z "$tests" ] || copy_tree "$tests" "$root/tests"
 [ -z "$extra" ] || copy_tree "$extra" "$root/extra"
 [ "$have_cmd" = 0 ] || printf '%s\n' "$cmd" >"$root/kqvm/cmd"
@@ -275,7 +297,7 @@ out=$work/out
 mkdir -p "$out/t"
 started=0 done_seen=0 insmod_rc='' rmmod_rc='' cmd_begin=0 cmd_rc=''
 kunit_seen=0 kml_seen=0 dmesg_seen=0
-declare -A t_begin=() t_rc=()
+declare -A t_begin=() t_rc=() pre_rc=()
 : >"$out/kunit" && : >"$out/kmemleak" && : >"$out/dmesg" && : >"$out/cmd"
 exec 3>/dev/null
 
@@ -284,6 +306,7 @@ re_end='^(.*)KQVM-END (.+) rc=([0-9]+)$'
 re_cmd_end='^(.*)KQVM-CMD-END rc=([0-9]+)$'
 re_sec='^(.*)KQVM-(KUNIT|KMEMLEAK|DMESG)-(BEGIN|END)$'
 re_rc='KQVM-(INSMOD|RMMOD) rc=([0-9]+)'
+re_pre='KQVM-PRELOAD ([^ ]+) rc=([0-9]+)'
 # Text before a marker on the same line is the end of the previous output
 # (a program that did not print a final newline).
 flush() { [ -z "$1" ] || printf '%s\n' "$1" >&3; }
@@ -314,6 +337,8 @@ while IFS= read -r line || [ -n "$line" ]; do
 		else
 			exec 3>/dev/null
 		fi
+	elif [[ $line =~ $re_pre ]]; then
+		pre_rc[${BASH_REMATCH[1]}]=${BASH_REMATCH[2]}
 	elif [[ $line =~ $re_rc ]]; then
 		if [ "${BASH_REMATCH[1]}" = INSMOD ]; then
 			insmod_rc=${BASH_REMATCH[2]}
@@ -353,6 +378,15 @@ if [ "$done_seen" = 0 ]; then
 	fi
 fi
 
+for p in ${preloads[@]+"${preloads[@]}"}; do
+	if [ -z "${pre_rc[$p]:-}" ]; then
+		[ "$started" = 0 ] || problem "preload module $p was not loaded"
+	elif [ "${pre_rc[$p]}" != 0 ]; then
+		msg=$(grep -a -m1 '^insmod: ' "$clean" || true)
+		problem "insmod $p (preload) failed (rc=${pre_rc[$p]})${msg:+: $msg}"
+	fi
+done
+
 insmod_ok=1
 if [ -n "$module" ]; then
 	if [ -z "$insmod_rc" ]; then
@@ -375,7 +409,9 @@ fi
 
 # KUnit: count the test cases of the module's suites (kqueue*), ignoring the
 # suites built into the kernel.
-if [ -n "$module" ] && [ "$insmod_ok" = 1 ]; then
+if [ -n "$module" ] && [ "$insmod_ok" = 1 ] && [ "$kunit" = 0 ]; then
+	rows+=("  kunit: not checked (--no-kunit: the kernel has no KUnit)")
+elif [ -n "$module" ] && [ "$insmod_ok" = 1 ]; then
 	read -r k_pass k_fail k_skip k_suites k_open < <(awk -v detail="$out/kunit.kqueue" '
 		{
 			sub(/\r$/, ""); sub(/^<[0-9]+>/, ""); sub(/^\[[^]]*\] ?/, "")
