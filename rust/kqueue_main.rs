@@ -36,7 +36,6 @@ mod filter_user;
 mod filter_vnode;
 mod glue;
 mod knote;
-#[allow(clippy::module_inception)]
 mod kqueue;
 mod sync;
 mod uapi;

@@ -58,7 +58,7 @@ macro_rules! raw_global_lock {
     ($(#[$meta:meta])* $vis:vis static $name:ident: $ty:ty = $value:expr;) => {
         #[doc = concat!("Backend type of [`", stringify!($name), "`](static@", stringify!($name),
             ").")]
-        #[allow(non_camel_case_types, clippy::upper_case_acronyms)]
+        #[expect(clippy::upper_case_acronyms)]
         $vis enum $name {}
 
         impl kernel::sync::lock::GlobalLockBackend for $name {
