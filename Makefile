@@ -14,13 +14,15 @@
 #   make fuzz     the fuzzer (selftests/fuzz) in the VM: debug kernel, 120 s,
 #                 random seed; FUZZ_ARGS="--kernel fast --seconds N --seed S ..."
 #   make setup    only install the toolchain and build the test kernels
+#   make dkms     install the module with DKMS on Debian's own kernel (as
+#                 root; doc/debian.md)
 #   make clean
 #
 # The kernel bits (Kbuild) live in ./Kbuild; the scripts in scripts/.
 
 KDIR ?= /lib/modules/$(shell uname -r)/build
 
-.PHONY: all module demo check bench fuzz setup clean
+.PHONY: all module demo check bench fuzz setup dkms clean
 
 all: module
 
@@ -41,6 +43,9 @@ fuzz:
 
 setup:
 	scripts/setup.sh all
+
+dkms:
+	scripts/dkms/install.sh
 
 clean:
 	rm -rf build
