@@ -176,7 +176,9 @@ step_kernel() {
 	rm -rf "$dl" && mkdir -p "$dl"
 	in_root sh -c "cd /var/cache/kq-debs && apt-get download -q linux-binary-$krel=$ver linux-modules-$krel=$ver" \
 		>"$kd.download.log" 2>&1 || { cat "$kd.download.log" >&2; die "debian: download of $krel $ver failed"; }
-	local x=$kd/x
+	# Unpacked inside the chroot: its kmod and xz read the modules (the host
+	# may be installing its own packages while this runs).
+	local x=$dl/x
 	mkdir -p "$x"
 	dpkg-deb -x "$dl"/linux-binary-"$krel"_*.deb "$x"
 	cp "$x/usr/lib/modules/$krel/vmlinuz" "$kd/vmlinuz" 2>/dev/null ||
@@ -201,7 +203,7 @@ step_kernel() {
 		case $seen in *" $name "*) return ;; esac
 		[ -n "${modpath[$name]:-}" ] || die "debian: module $name not in linux-modules-$krel"
 		seen+="$name "
-		for d in $(/sbin/modinfo -F depends "${modpath[$name]}" | tr ',' ' '); do add_mod "$d"; done
+		for d in $(in_root modinfo -F depends "${modpath[$name]#"$DROOT"}" | tr ',' ' '); do add_mod "$d"; done
 		order+=("${modpath[$name]}")
 	}
 	local m path
@@ -210,14 +212,14 @@ step_kernel() {
 	for path in "${order[@]}"; do
 		name=$(basename "$path")
 		case $name in
-		*.xz) xz -dc "$path" >"$kd/preload/$i-${name%.xz}" ;;
-		*.zst) zstd -qdc "$path" >"$kd/preload/$i-${name%.zst}" ;;
-		*.gz) gzip -dc "$path" >"$kd/preload/$i-${name%.gz}" ;;
+		*.xz) in_root xz -dc "${path#"$DROOT"}" >"$kd/preload/$i-${name%.xz}" ;;
+		*.zst) in_root zstd -qdc "${path#"$DROOT"}" >"$kd/preload/$i-${name%.zst}" ;;
+		*.gz) in_root gzip -dc "${path#"$DROOT"}" >"$kd/preload/$i-${name%.gz}" ;;
 		*) cp "$path" "$kd/preload/$i-$name" ;;
 		esac
 		i=$((i + 1))
 	done
-	rm -rf "$x" "$dl"
+	rm -rf "$dl"
 	echo "$ver" >"$kd/VERSION"
 	touch "$kd/.kq-ready"
 	log "debian: kernel $krel: $(du -h "$kd/vmlinuz" | cut -f1) vmlinuz; preload: $(ls "$kd/preload" | tr '\n' ' ')"

@@ -64,9 +64,11 @@ fi
 
 version=${KQ_DKMS_VERSION:-}
 if [ -z "$version" ]; then
-	if git -C "$root" rev-parse --git-dir >/dev/null 2>&1; then
-		version="0.1~git$(git -C "$root" log -1 --date=format:%Y%m%d --format=%cd.%h)"
-		git -C "$root" diff --quiet HEAD -- Kbuild rust include 2>/dev/null || version+="~dirty"
+	# (sudo: the checkout belongs to another user)
+	g=(git -c "safe.directory=$root" -C "$root")
+	if "${g[@]}" rev-parse --git-dir >/dev/null 2>&1; then
+		version="0.1~git$("${g[@]}" log -1 --date=format:%Y%m%d --format=%cd.%h)"
+		"${g[@]}" diff --quiet HEAD -- Kbuild rust include 2>/dev/null || version+="~dirty"
 	else
 		version=0.1~local
 	fi
