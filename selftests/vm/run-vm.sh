@@ -241,51 +241,65 @@ if [ "${KQ_KVM:-0}" = 1 ]; then
 	fi
 fi
 
-log=$work/console.log
-: >"$log"
-append="console=ttyS0 panic=-1 oops=panic loglevel=4 panic_on_warn=0 log_buf_len=4M"
-say "booting $kernel ($accel_name, ${memory} MB, timeout ${timeout_s} s, initramfs $(du -h "$initrd" | cut -f1))"
-start=$SECONDS
-timeout -k 10 "$timeout_s" qemu-system-x86_64 "${accel[@]}" -smp 2 -m "$memory" \
-	-kernel "$kernel" -initrd "$initrd" -append "$append" \
-	-nographic -no-reboot -monitor none -display none -serial "file:$log" \
-	</dev/null >"$work/qemu.out" 2>&1 &
-qpid=$!
+# A kernel that crashes before /init (a boot-time Oops: the module is not
+# loaded yet, nothing of ours runs) is booted once more, saying so. Seen
+# with Debian's kernel under multi-threaded TCG: a rare int3 Oops where the
+# kernel patches a static branch while the other vCPU runs it.
+for attempt in 1 2; do
+	log=$work/console.log
+	: >"$log"
+	append="console=ttyS0 panic=-1 oops=panic loglevel=4 panic_on_warn=0 log_buf_len=4M"
+	say "booting $kernel ($accel_name, ${memory} MB, timeout ${timeout_s} s, initramfs $(du -h "$initrd" | cut -f1))"
+	start=$SECONDS
+	timeout -k 10 "$timeout_s" qemu-system-x86_64 "${accel[@]}" -smp 2 -m "$memory" \
+		-kernel "$kernel" -initrd "$initrd" -append "$append" \
+		-nographic -no-reboot -monitor none -display none -serial "file:$log" \
+		</dev/null >"$work/qemu.out" 2>&1 &
+	qpid=$!
 
-if [ "$quiet" = 0 ]; then
-	# Drop CRs and the firmware's terminal control sequences (ESC c resets
-	# the terminal).
-	tail -n +1 -f --pid="$qpid" "$log" |
-		sed -u -e 's/\r$//' -e 's/\x1b\[[0-9;?]*[A-Za-z]//g' -e 's/\x1bc//g' &
-	tpid=$!
-else
-	next=30
-	while kill -0 "$qpid" 2>/dev/null; do
-		sleep 1
-		el=$((SECONDS - start))
-		if [ "$el" -ge "$next" ]; then
-			state=$(grep -a -o 'KQVM-[A-Z-]*[A-Z]\( [^ ]*\)\?' "$log" | tail -n1 | tr -d '\r' || true)
-			case $state in
-			"") state="booting" ;;
-			KQVM-START*) state="booted" ;;
-			"KQVM-BEGIN "*) state="running ${state#KQVM-BEGIN }" ;;
-			"KQVM-END "*) state="finished ${state#KQVM-END }" ;;
-			KQVM-CMD-BEGIN) state="running --cmd" ;;
-			*) state="after ${state#KQVM-}" ;;
-			esac
-			say "${el}s: $state"
-			next=$((next + 30))
-		fi
-	done
-fi
-qrc=0
-wait "$qpid" || qrc=$?
-qpid=
-if [ -n "$tpid" ]; then
-	wait "$tpid" || true
-	tpid=
-fi
-elapsed=$((SECONDS - start))
+	if [ "$quiet" = 0 ]; then
+		# Drop CRs and the firmware's terminal control sequences (ESC c resets
+		# the terminal).
+		tail -n +1 -f --pid="$qpid" "$log" |
+			sed -u -e 's/\r$//' -e 's/\x1b\[[0-9;?]*[A-Za-z]//g' -e 's/\x1bc//g' &
+		tpid=$!
+	else
+		next=30
+		while kill -0 "$qpid" 2>/dev/null; do
+			sleep 1
+			el=$((SECONDS - start))
+			if [ "$el" -ge "$next" ]; then
+				state=$(grep -a -o 'KQVM-[A-Z-]*[A-Z]\( [^ ]*\)\?' "$log" | tail -n1 | tr -d '\r' || true)
+				case $state in
+				"") state="booting" ;;
+				KQVM-START*) state="booted" ;;
+				"KQVM-BEGIN "*) state="running ${state#KQVM-BEGIN }" ;;
+				"KQVM-END "*) state="finished ${state#KQVM-END }" ;;
+				KQVM-CMD-BEGIN) state="running --cmd" ;;
+				*) state="after ${state#KQVM-}" ;;
+				esac
+				say "${el}s: $state"
+				next=$((next + 30))
+			fi
+		done
+	fi
+	qrc=0
+	wait "$qpid" || qrc=$?
+	qpid=
+	if [ -n "$tpid" ]; then
+		wait "$tpid" || true
+		tpid=
+	fi
+	elapsed=$((SECONDS - start))
+	if [ "$attempt" = 1 ] && ! grep -a -q "KQVM-START" "$log" &&
+		grep -a -q -E 'Oops|Kernel panic|general protection fault|kernel BUG at' "$log"; then
+		say "the guest crashed before /init (no module loaded yet); booting once more. The crash:"
+		grep -a -E 'Oops|RIP:|Kernel panic|kernel BUG at' "$log" | tr -d '\r' | head -n 4 | sed 's/^/    /'
+		cp "$log" "$work/console-crashed-boot.log"
+		continue
+	fi
+	break
+done
 # The console without CRs and the firmware's terminal control sequences.
 clean=$work/console.txt
 sed -e 's/\r//g' -e 's/\x1b\[[0-9;?]*[A-Za-z]//g' -e 's/\x1bc//g' "$log" >"$clean"
