@@ -2,16 +2,26 @@
 # SPDX-License-Identifier: GPL-2.0
 #
 # The test command (`make check`, called by .ci/run): set up what is missing,
-# lint, build, then run every test in QEMU on the fast and the debug kernel.
-# Ends with the line "N passed, N failed" and exits non-zero on any failure.
+# lint, build, then run every test in QEMU on the fast and the debug kernel,
+# then on Debian's own kernels (scripts/debian.sh, doc/debian.md) with the
+# DKMS install path. Ends with the line "N passed, N failed" and exits
+# non-zero on any failure.
 #
-#   KQ_FLAVOURS="fast debug"   kernels to test on (default: both)
+#   KQ_FLAVOURS="fast debug debian debian-rt"   kernels to test on (default: all)
 set -uo pipefail
 . "$(dirname "$0")/common.sh"
 cd "$KQ_ROOT"
 
 t0=$(date +%s)
-flavours=${KQ_FLAVOURS:-fast debug}
+all_flavours=${KQ_FLAVOURS:-fast debug debian debian-rt}
+flavours='' deb_flavours=''
+for f in $all_flavours; do
+	case $f in
+	fast | debug) flavours+="${flavours:+ }$f" ;;
+	debian | debian-rt) deb_flavours+="${deb_flavours:+ }$f" ;;
+	*) echo "unknown flavour in KQ_FLAVOURS: $f" >&2; exit 2 ;;
+	esac
+done
 passed=0
 failed=0
 failures=()
@@ -65,9 +75,19 @@ run_vm() {
 	return $rc
 }
 
+# Debian's kernels: the network part (trixie chroot, packages, kernel images)
+# runs in the background beside the setup of our kernels.
+deb_fetch_pid=
+if [ -n "$deb_flavours" ]; then
+	mkdir -p build
+	# shellcheck disable=SC2086
+	scripts/debian.sh fetch $deb_flavours >build/debian-fetch.log 2>&1 &
+	deb_fetch_pid=$!
+fi
+
 # Setup failures are fatal: nothing can be tested without the toolchain.
 # shellcheck disable=SC2086
-scripts/setup.sh $flavours || { echo "0 passed, 1 failed"; exit 1; }
+scripts/setup.sh ${flavours:-none} || { echo "0 passed, 1 failed"; exit 1; }
 mkdir -p build
 
 step "module builds clippy-clean (fast)" scripts/build.sh fast --lint
@@ -81,16 +101,19 @@ step "selftests build" make -s -C selftests
 step "Rust crate: fmt, clippy, docs, host tests" userspace-lib/rust/check.sh
 step "Rust crate: static test binaries for the VM" userspace-lib/rust/build-vm-tests.sh build/rust-vm
 
-for f in $flavours; do
+# vm_counted FLAVOUR COMMAND...: a VM run whose tests count one by one
+# (COMMAND writes build/results-FLAVOUR).
+vm_counted() {
+	local f=$1 vm_ok=1
+	shift
 	rm -f "build/results-$f"
 	if [ ! -f "build/module-$f/kqueue.ko" ]; then
 		failed=$((failed + 1))
 		failures+=("vm $f: no module")
-		continue
+		return
 	fi
 	log "check: tests in the VM ($f kernel)"
-	vm_ok=1
-	run_vm "$f" || { vm_ok=0; failures+=("vm $f"); }
+	"$@" || { vm_ok=0; failures+=("vm $f"); }
 	if [ -f "build/results-$f" ]; then
 		# shellcheck disable=SC1090
 		eval "$(tr ' ' '\n' <"build/results-$f" | sed 's/^/vm_/')"
@@ -103,7 +126,31 @@ for f in $flavours; do
 	else
 		failed=$((failed + 1))
 	fi
+}
+for f in $flavours; do
+	vm_counted "$f" run_vm "$f"
 done
+
+# Debian's own kernels (trixie-backports 7.3, amd64 and PREEMPT_RT), booted
+# unmodified: the module built against their prepared Rust metadata, the whole
+# VM suite except KUnit (Debian's kernels have none), and the DKMS install.
+if [ -n "$deb_flavours" ]; then
+	if wait "$deb_fetch_pid"; then
+		cat build/debian-fetch.log
+		# shellcheck disable=SC2086
+		step "Debian kernels: chroot, packages, Rust metadata" scripts/debian.sh setup $deb_flavours
+	else
+		cat build/debian-fetch.log
+		step "Debian kernels: chroot, packages (build/debian-fetch.log)" false
+	fi
+	for f in $deb_flavours; do
+		step "module builds ($f)" scripts/debian.sh build "$f"
+		vm_counted "$f" scripts/debian.sh vm "$f" --results "build/results-$f"
+	done
+	if [[ " $deb_flavours " == *" debian "* ]]; then
+		step "DKMS install in trixie, its module on Debian's kernel" scripts/debian.sh dkms
+	fi
+fi
 
 # libevent's own regression suite on the kqueue backend (doc/libevent.md): the
 # libevent build is cached; about four minutes with the VM run.
@@ -118,7 +165,7 @@ fi
 # is left to make fuzz.
 fuzz_flavour=debug
 [[ " $flavours " == *" debug "* ]] || fuzz_flavour=${flavours%% *}
-step "fuzzer ($fuzz_flavour kernel)" scripts/fuzz.sh --kernel "$fuzz_flavour" \
+[ -z "$fuzz_flavour" ] || step "fuzzer ($fuzz_flavour kernel)" scripts/fuzz.sh --kernel "$fuzz_flavour" \
 	--seconds 30 --regressions 3 -- --disable plimit
 
 # Benchmarks are not tests, but a smoke run keeps them from rotting.
