@@ -92,6 +92,7 @@ step_debootstrap() {
 
 step_root() {
 	if [ ! -f "$DROOT/.kq-debootstrap" ]; then
+		step_debootstrap
 		log "debian: debootstrap $KQ_DEB_SUITE into $DROOT (about 1 minute)"
 		rm -rf "$DROOT" && mkdir -p "$DROOT"
 		$DEBOOTSTRAP --variant=minbase --keyring=/usr/share/keyrings/debian-archive-keyring.gpg \
@@ -238,7 +239,6 @@ cmd_fetch() {
 	mkdir -p "$KQ_CACHE/debian"
 	exec 7>"$KQ_CACHE/debian/.lock"
 	flock 7
-	step_debootstrap
 	step_root
 	local f
 	for f in "$@"; do step_kernel "$(krel_of "$f")"; done
