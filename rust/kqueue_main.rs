@@ -74,9 +74,9 @@ static KQUEUE_FOPS: AssertSync<bindings::file_operations> = AssertSync(bindings:
     poll: Some(kq_poll),
     unlocked_ioctl: Some(kq_ioctl),
     // A 32-bit caller's argument is a 32-bit pointer: `compat_ptr_ioctl` converts it and calls
-    // `unlocked_ioctl`, as the misc-device default does. The ABI has no layout differences.
-    #[cfg(CONFIG_COMPAT)]
-    compat_ioctl: Some(bindings::compat_ptr_ioctl),
+    // `unlocked_ioctl`, as the misc-device default does (the binding is `None` without
+    // CONFIG_COMPAT). The ABI has no layout differences.
+    compat_ioctl: bindings::compat_ptr_ioctl,
     llseek: Some(bindings::noop_llseek),
     show_fdinfo: Some(kq_show_fdinfo),
     // SAFETY: All-zero is a valid `file_operations` (every hook absent).
