@@ -179,17 +179,6 @@ fn detach_watch(kn: &Knote) {
     }
 }
 
-impl ProcFilter {
-    /// The `NOTE_*` a registration may ask for.
-    fn valid_fflags(&self) -> u32 {
-        if self.desc {
-            NOTE_EXIT
-        } else {
-            NOTE_EXIT | NOTE_FORK | NOTE_EXEC | NOTE_TRACK
-        }
-    }
-}
-
 /// What the next report of a process knote says: (fflags, data, end of the process).
 fn proc_report(p: &ProcState) -> (u32, i64, bool) {
     if p.fflags & NOTE_CHILD != 0 {
@@ -208,7 +197,7 @@ fn proc_report(p: &ProcState) -> (u32, i64, bool) {
 
 impl Filter for ProcFilter {
     fn attach(&self, kn: &Arc<Knote>, kev: &KEvent) -> Result {
-        if kev.fflags & !self.valid_fflags() != 0 {
+        if kev.fflags & !self.fflags() != 0 {
             return Err(EINVAL);
         }
         let w = if self.desc {
@@ -224,7 +213,7 @@ impl Filter for ProcFilter {
 
     fn modify(&self, kn: &Arc<Knote>, kev: &KEvent, add: bool) -> Result {
         if add {
-            if kev.fflags & !self.valid_fflags() != 0 {
+            if kev.fflags & !self.fflags() != 0 {
                 return Err(EINVAL);
             }
             kn.kq()
@@ -299,7 +288,11 @@ impl Filter for ProcFilter {
     }
 
     fn fflags(&self) -> u32 {
-        self.valid_fflags()
+        if self.desc {
+            NOTE_EXIT
+        } else {
+            NOTE_EXIT | NOTE_FORK | NOTE_EXEC | NOTE_TRACK
+        }
     }
 
     fn is_fd(&self) -> bool {
@@ -542,8 +535,8 @@ mod tests {
 
     #[test]
     fn fflags_validation() {
-        assert_eq!(PROC.valid_fflags() & NOTE_CHILD, 0);
-        assert_eq!(PROC.valid_fflags() & NOTE_TRACKERR, 0);
-        assert_eq!(PROCDESC.valid_fflags(), NOTE_EXIT);
+        assert_eq!(PROC.fflags() & NOTE_CHILD, 0);
+        assert_eq!(PROC.fflags() & NOTE_TRACKERR, 0);
+        assert_eq!(PROCDESC.fflags(), NOTE_EXIT);
     }
 }

@@ -22,6 +22,8 @@ use crate::uapi::*;
 pub(crate) const MIN_PERIOD_NS: i64 = 100_000;
 
 const UNITS: u32 = NOTE_SECONDS | NOTE_MSECONDS | NOTE_USECONDS | NOTE_NSECONDS;
+/// Every `fflags` bit a timer registration may carry.
+const FFLAGS: u32 = UNITS | NOTE_ABSTIME;
 
 /// The `EVFILT_TIMER` filter.
 pub(crate) struct TimerFilter;
@@ -64,7 +66,7 @@ pub(crate) fn to_ns(fflags: u32, data: i64) -> Result<i64> {
 
 /// Validates a registration.
 pub(crate) fn parse(fflags: u32, data: i64, oneshot: bool) -> Result<TimerSpec> {
-    if fflags & !(UNITS | NOTE_ABSTIME) != 0 {
+    if fflags & !FFLAGS != 0 {
         return Err(EINVAL);
     }
     let ns = to_ns(fflags, data)?;
@@ -267,7 +269,7 @@ impl Filter for TimerFilter {
     }
 
     fn fflags(&self) -> u32 {
-        UNITS | NOTE_ABSTIME
+        FFLAGS
     }
 
     fn forced_flags(&self) -> u16 {
