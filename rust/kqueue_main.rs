@@ -38,6 +38,7 @@ mod glue;
 mod knote;
 mod kqueue;
 mod sync;
+mod sys;
 mod uapi;
 
 use crate::kqueue::Kqueue;
