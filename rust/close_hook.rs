@@ -7,8 +7,8 @@
 //! every close of a descriptor passes through with the file and the closing descriptor table:
 //! `locks_remove_posix(file, files)`, which `filp_flush()` calls for every file that is not an
 //! `O_PATH` one (`close()`, `close_range()`, `dup2()` over a descriptor, close-on-exec, the exit
-//! of the last user of a descriptor table). The probe (`kq_close_probe`, an fprobe entry handler
-//! registered by `kq_glue.c`) runs in atomic context in the closing task:
+//! of the last user of a descriptor table). The probe (`kq_close_probe`, the entry handler of
+//! the fprobe [`CLOSE_FPROBE`]) runs in atomic context in the closing task:
 //!
 //! 1. It looks the file up in the index of hooked knotes (`INDEX`: every knote that holds a
 //!    reference to a file, by file). Nothing is done, and no lock taken, while no knote is
@@ -47,10 +47,11 @@ use kernel::{
     types::Opaque,
 };
 
+use crate::fdtable;
 use crate::filter_fd::fd_of;
-use crate::glue;
 use crate::knote::Knote;
 use crate::kqueue::Kqueue;
+use crate::sys;
 
 /// Index key: the file, then the knote (both as addresses), so that the knotes of one file are
 /// neighbours.
@@ -72,6 +73,77 @@ static INDEXED: AtomicUsize = AtomicUsize::new(0);
 /// Whether the probe is registered.
 static HOOKED: AtomicBool = AtomicBool::new(false);
 
+/// The fprobe on `locks_remove_posix()`. Written by `register_fprobe()` and
+/// `unregister_fprobe()` only, between `init` and `fini`.
+struct StaticFprobe(kernel::types::Opaque<sys::fprobe>);
+// SAFETY: The fprobe is only handed to the fprobe core, which serialises its own accesses.
+unsafe impl Sync for StaticFprobe {}
+
+#[cfg(all(CONFIG_FPROBE, CONFIG_FILE_LOCKING))]
+static CLOSE_FPROBE: StaticFprobe = StaticFprobe(kernel::types::Opaque::new(sys::fprobe {
+    nmissed: 0,
+    flags: 0,
+    entry_data_size: 0,
+    entry_handler: Some(close_entry),
+    exit_handler: None,
+    hlist_array: ptr::null_mut(),
+}));
+
+/// The fprobe entry handler: `locks_remove_posix(file, files)` is being called.
+///
+/// # Safety
+///
+/// Called by the fprobe core at the entry of `locks_remove_posix()`, with its arguments in
+/// `fregs`.
+#[cfg(all(CONFIG_FPROBE, CONFIG_FILE_LOCKING))]
+unsafe extern "C" fn close_entry(
+    _fp: *mut sys::fprobe,
+    _entry_ip: usize,
+    _ret_ip: usize,
+    fregs: *mut bindings::ftrace_regs,
+    _data: *mut c_void,
+) -> i32 {
+    // SAFETY: `fregs` holds the probed function's arguments (the contract).
+    let (file, files) = unsafe {
+        (
+            sys::ftrace_regs_get_argument(fregs, 0),
+            sys::ftrace_regs_get_argument(fregs, 1),
+        )
+    };
+    // SAFETY: The arguments of `locks_remove_posix()`: a live file and a descriptor table.
+    unsafe { kq_close_probe(file as *mut bindings::file, files as *mut c_void) };
+    0
+}
+
+/// Registers [`CLOSE_FPROBE`]; an errno if the kernel cannot (no FPROBE, or no file locking,
+/// where `locks_remove_posix()` is an empty inline).
+fn register() -> i32 {
+    #[cfg(all(CONFIG_FPROBE, CONFIG_FILE_LOCKING))]
+    {
+        // SAFETY: The fprobe is static and registered once (`init`); `fini` unregisters it.
+        unsafe {
+            sys::register_fprobe(
+                CLOSE_FPROBE.0.get(),
+                c"locks_remove_posix".as_char_ptr(),
+                ptr::null(),
+            )
+        }
+    }
+    #[cfg(not(all(CONFIG_FPROBE, CONFIG_FILE_LOCKING)))]
+    {
+        -(bindings::EOPNOTSUPP as i32)
+    }
+}
+
+/// Unregisters [`CLOSE_FPROBE`]; when it returns, no handler runs any more.
+fn unregister() {
+    #[cfg(all(CONFIG_FPROBE, CONFIG_FILE_LOCKING))]
+    // SAFETY: Registered by `register` (the caller checked `HOOKED`).
+    unsafe {
+        sys::unregister_fprobe(CLOSE_FPROBE.0.get())
+    };
+}
+
 /// Task works queued and not finished yet (module exit waits for them: their function is in
 /// the module's text).
 static PENDING: AtomicUsize = AtomicUsize::new(0);
@@ -82,8 +154,7 @@ pub(crate) fn init() {
     // SAFETY: Called once, before any knote exists.
     unsafe { INDEX.init() };
     *INDEX.lock() = Some(RBTree::new());
-    // SAFETY: Registers the static fprobe of `kq_glue.c`; `fini` unregisters it.
-    let ret = unsafe { glue::kq_close_hook_register() };
+    let ret = register();
     if ret == 0 {
         HOOKED.store(true, Ordering::Release);
     } else {
@@ -98,8 +169,7 @@ pub(crate) fn init() {
 /// is left.
 pub(crate) fn fini() {
     if HOOKED.swap(false, Ordering::AcqRel) {
-        // SAFETY: Registered in `init`. Returns when no probe handler runs any more.
-        unsafe { glue::kq_close_hook_unregister() };
+        unregister();
     }
     while PENDING.load(Ordering::Acquire) != 0 {
         // SAFETY: Process context; sleeping is allowed.
@@ -156,25 +226,22 @@ pub(crate) fn unindex(file: *const bindings::file, kn: &Knote) {
 ///
 /// # Safety
 ///
-/// Called by `kq_glue.c` from the entry of `locks_remove_posix(file, files)`: `file` is a live
-/// file; `files` is only compared.
-#[no_mangle]
-unsafe extern "C" fn kq_close_probe(file: *mut bindings::file, files: *mut c_void) {
+/// Called from the entry of `locks_remove_posix(file, files)`: `file` is a live file; `files`
+/// is only compared.
+unsafe fn kq_close_probe(file: *mut bindings::file, files: *mut c_void) {
     if INDEXED.load(Ordering::Relaxed) == 0 || files == file.cast() {
         // No knote anywhere, or the final release of a file (`locks_remove_file`).
         return;
     }
-    // SAFETY: Only compares.
-    let own_table = unsafe { glue::kq_files_is_current(files) };
+    let own_table = fdtable::is_current_table(files);
     // The last task of a process tears its table down after detaching it from the task: every
     // descriptor of that table is going away.
-    // SAFETY: No preconditions.
-    let exiting = !own_table && unsafe { glue::kq_files_gone() };
+    let exiting = !own_table && fdtable::table_gone();
     if !own_table && !exiting {
         // Some other table (an unshared copy being dropped): not the one the kqueues use.
         return;
     }
-    let owner = glue::current_tgid();
+    let owner = fdtable::current_tgid();
     let mut guard = INDEX.lock();
     let Some(index) = guard.as_mut() else { return };
     let mut cursor = index.cursor_lower_bound_mut(&(file as usize, 0));
@@ -187,7 +254,7 @@ unsafe extern "C" fn kq_close_probe(file: *mut bindings::file, files: *mut c_voi
         // hold the index lock.
         let kn = unsafe { &*(knp as *const Knote) };
         let stale = kn.kq().owned_by(owner)
-            && (exiting || fd_of(kn.ident).map_or(true, |fd| !glue::fd_is(fd, file)));
+            && (exiting || fd_of(kn.ident).map_or(true, |fd| !fdtable::fd_is(fd, file)));
         if stale {
             queue_removal(kn);
         }
@@ -216,7 +283,7 @@ fn queue_removal(kn: &Knote) {
     PENDING.fetch_add(1, Ordering::AcqRel);
     // SAFETY: Kernel threads never run task works; otherwise `head` is initialised above and
     // the current task is live.
-    let queued = !unsafe { glue::kq_current_is_kthread() }
+    let queued = !fdtable::current_is_kthread()
         && unsafe {
             bindings::task_work_add(
                 Task::current_raw(),

@@ -3,7 +3,7 @@
 //! `EVFILT_READ`, `EVFILT_WRITE` and `EVFILT_EMPTY`: file descriptors.
 //!
 //! Attaching takes a reference to the file the descriptor refers to and hooks the knote onto
-//! the file's wait queues through its `->poll` (`kq_glue.c`, as epoll does). The wake function
+//! the file's wait queues through its `->poll` (a [`PollWatch`], as epoll does). The wake function
 //! only sets the knote's `triggered` hint and queues it. Whether the knote is reported, and with
 //! which `data`, is decided at collection time in process context (`check`): the file is polled
 //! again and measured (bytes readable, free space, pending connections, ...), so reporting is
@@ -32,15 +32,18 @@ use core::sync::atomic::Ordering;
 
 use kernel::{
     bindings,
+    fs::{File, LocalFile},
     prelude::*,
     sync::{Arc, ArcBorrow},
 };
 
+use crate::fd_state::{self, FdKind, FdState};
+use crate::fdtable;
 use crate::filter::{Check, Filter};
 use crate::filter_vnode::VnodeWatch;
-use crate::glue::{self, FdState, PollWatch};
 use crate::knote::{Knote, KnoteState};
 use crate::kqueue::Kqueue;
+use crate::poll_watch::{PollCallback, PollWatch, POLLFREE};
 use crate::uapi::*;
 
 const POLL_READ: u32 = bindings::POLLIN
@@ -50,9 +53,6 @@ const POLL_READ: u32 = bindings::POLLIN
     | bindings::POLLERR;
 const POLL_WRITE: u32 =
     bindings::POLLOUT | bindings::POLLWRNORM | bindings::POLLHUP | bindings::POLLERR;
-
-/// `POLLFREE` (`include/uapi/asm-generic/poll.h`; not in the generated bindings).
-const POLLFREE: u32 = 0x4000;
 
 /// Which of the three descriptor filters.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -73,22 +73,25 @@ pub(crate) static EMPTY: FdFilter = FdFilter(Which::Empty);
 ///
 /// # Invariants
 ///
-/// `watch` was returned by `kq_pollwatch_create` and is destroyed only by `FdFilter::detach`.
 /// `target`, if set, is the kqueue behind the watched file, kept alive by the watch's file
 /// reference.
 pub(crate) struct FdWatch {
-    watch: NonNull<PollWatch>,
+    watch: Pin<KBox<PollWatch<Knote>>>,
     target: Option<NonNull<Kqueue>>,
-    /// `KQ_FD_*` of the file when it was attached (a socket may become a listener later;
-    /// the other kinds never change).
-    kind: u32,
+    /// The kind of the file when it was attached (a socket may become a listener later; the
+    /// other kinds never change).
+    kind: FdKind,
     /// `EVFILT_READ` on a regular file: the fsnotify watch that wakes the knote when the file
     /// is written (it may have grown).
     growth: Option<VnodeWatch>,
 }
 
-// SAFETY: The watch is only used under the owning kqueue's mutex, from any thread.
+// SAFETY: The watch is only used under the owning kqueue's mutex, from any thread; `target` is
+// a kqueue, which is `Sync`.
 unsafe impl Send for FdWatch {}
+
+/// Wake-up tag of a watch whose file may have watchers of its own (see `kq_fd_wake`).
+const WAKE_DEFERRED: u32 = 1;
 
 /// The descriptor number of an ident, `EBADF` if it cannot be one.
 pub(crate) fn fd_of(ident: u64) -> Result<u32> {
@@ -98,18 +101,17 @@ pub(crate) fn fd_of(ident: u64) -> Result<u32> {
     }
 }
 
-/// Called by `kq_glue.c` when a watched wait queue is woken. Atomic context, under the wait
-/// queue's lock. With `defer`, the watched file may have watchers of its own (an epoll set, a
-/// kqueue, ...): the kqueue is woken from an irq_work (see the locking comment of `kqueue.rs`).
-///
-/// # Safety
-///
-/// `ctx` is the knote the watch was created for; the knote is registered (its `detach` removes
-/// the wait entries, under the wait-queue lock, before the knote can go away).
-#[no_mangle]
-unsafe extern "C" fn kq_fd_wake(ctx: *mut c_void, mask: u32, defer: i32) {
-    // SAFETY: Per the function's contract, `ctx` is a live knote allocated by `Arc`.
-    let kn = unsafe { ArcBorrow::<Knote>::from_raw(ctx.cast()) };
+/// A watched wait queue of a descriptor knote's file was woken. Atomic context, under the wait
+/// queue's lock. With [`WAKE_DEFERRED`], the watched file may have watchers of its own (an
+/// epoll set, a kqueue, ...): the kqueue is woken from an irq_work (see the locking comment of
+/// `kqueue.rs`).
+impl PollCallback for Knote {
+    fn woken(kn: ArcBorrow<'_, Knote>, tag: u32, mask: u32) {
+        kq_fd_wake(kn, mask, tag == WAKE_DEFERRED);
+    }
+}
+
+fn kq_fd_wake(kn: ArcBorrow<'_, Knote>, mask: u32, defer: bool) {
     let interest = match kn.filter {
         EVFILT_READ => POLL_READ,
         EVFILT_WRITE => POLL_WRITE,
@@ -120,7 +122,7 @@ unsafe extern "C" fn kq_fd_wake(ctx: *mut c_void, mask: u32, defer: i32) {
         return;
     }
     kn.kq()
-        .activate_deferred(kn, |st| st.triggered = true, defer != 0);
+        .activate_deferred(kn, |st| st.triggered = true, defer);
 }
 
 impl FdFilter {
@@ -138,20 +140,20 @@ impl FdFilter {
             if let Some(target) = fd.target {
                 Kqueue::unnest(kn.kq(), target);
             }
-            // SAFETY: By the `FdWatch` invariant the watch is live, and it is destroyed once:
-            // it was taken out of the knote's state above.
-            unsafe { glue::kq_pollwatch_destroy(fd.watch.as_ptr(), defer_put) };
+            if defer_put {
+                PollWatch::drop_deferred(fd.watch);
+            }
         }
     }
 
     /// Whether the poll `mask` of a file of `kind` alone shows that this filter's condition
     /// does not hold. Pipes and sockets report readable data, end of file and errors in the
     /// mask; regular files, and a socket's write side and send queue, must be measured.
-    fn quiet(&self, kind: u32, mask: u32) -> bool {
+    fn quiet(&self, kind: FdKind, mask: u32) -> bool {
         match (self.0, kind) {
-            (Which::Read, glue::KQ_FD_REGULAR) => false,
+            (Which::Read, FdKind::Regular) => false,
             (Which::Read, _) => mask & POLL_READ == 0,
-            (Which::Write, glue::KQ_FD_PIPE) => mask & POLL_WRITE == 0,
+            (Which::Write, FdKind::Pipe) => mask & POLL_WRITE == 0,
             _ => false,
         }
     }
@@ -170,26 +172,26 @@ impl FdFilter {
             1
         };
         let mut ev = KEvent::default();
-        let eof_flags = |eof: u32| if eof != 0 { EV_EOF } else { 0 };
+        let eof_flags = |eof: bool| if eof { EV_EOF } else { 0 };
         let active = match (self.0, fs.kind) {
-            (Which::Read, glue::KQ_FD_PIPE) => {
+            (Which::Read, FdKind::Pipe) => {
                 // End of file as Linux's pipe_poll() sees it: no writer left, and a writer
                 // came and went since this reader opened (a FIFO nobody opened for writing
                 // yet is not at EOF).
-                let eof = fs.rd_eof != 0 && mask & bindings::POLLHUP != 0;
+                let eof = fs.rd_eof && mask & bindings::POLLHUP != 0;
                 ev.data = fs.rdata;
-                ev.flags = eof_flags(u32::from(eof));
+                ev.flags = eof_flags(eof);
                 eof || fs.rdata >= lowat
             }
-            (Which::Read, glue::KQ_FD_SOCKET | glue::KQ_FD_LISTEN) => {
+            (Which::Read, FdKind::Socket | FdKind::Listen) => {
                 ev.data = fs.rdata;
                 ev.flags = eof_flags(fs.rd_eof);
-                if fs.rd_eof != 0 {
+                if fs.rd_eof {
                     ev.fflags = fs.err;
                 }
-                fs.rd_eof != 0 || fs.err != 0 || (mask & POLL_READ != 0 && fs.rdata >= lowat)
+                fs.rd_eof || fs.err != 0 || (mask & POLL_READ != 0 && fs.rdata >= lowat)
             }
-            (Which::Read, glue::KQ_FD_REGULAR) => {
+            (Which::Read, FdKind::Regular) => {
                 ev.data = fs.rdata.max(0);
                 st.sfflags & NOTE_FILE_POLL != 0 || ev.data > 0
             }
@@ -197,21 +199,21 @@ impl FdFilter {
                 ev.data = pending.unwrap_or(0);
                 mask & POLL_READ != 0
             }
-            (Which::Write, glue::KQ_FD_PIPE) => {
+            (Which::Write, FdKind::Pipe) => {
                 ev.data = fs.wdata;
                 ev.flags = eof_flags(fs.wr_eof);
-                fs.wr_eof != 0 || (mask & POLL_WRITE != 0 && fs.wdata >= lowat)
+                fs.wr_eof || (mask & POLL_WRITE != 0 && fs.wdata >= lowat)
             }
-            (Which::Write, glue::KQ_FD_SOCKET | glue::KQ_FD_LISTEN) => {
+            (Which::Write, FdKind::Socket | FdKind::Listen) => {
                 ev.data = fs.wdata;
                 ev.flags = eof_flags(fs.wr_eof);
-                if fs.wr_eof != 0 {
+                if fs.wr_eof {
                     ev.fflags = fs.err;
                 }
-                fs.wr_eof != 0 || fs.err != 0 || (mask & POLL_WRITE != 0 && fs.wdata >= lowat)
+                fs.wr_eof || fs.err != 0 || (mask & POLL_WRITE != 0 && fs.wdata >= lowat)
             }
             // Regular files are always writable (FreeBSD's vnode filter).
-            (Which::Write, glue::KQ_FD_REGULAR) => true,
+            (Which::Write, FdKind::Regular) => true,
             (Which::Write, _) => mask & POLL_WRITE != 0,
             (Which::Empty, _) => fs.outq == 0,
         };
@@ -225,48 +227,34 @@ impl Filter for FdFilter {
             return Err(EINVAL);
         }
         let fd = fd_of(kev.ident)?;
-        // SAFETY: Takes a counted reference, or returns NULL.
-        let file = unsafe { glue::kq_fget(fd) };
-        if file.is_null() {
-            return Err(EBADF);
+        let file = LocalFile::fget(fd).map_err(|_| EBADF)?;
+        // SAFETY: The file is only polled and measured, never read or written through this
+        // reference, so its position is never used.
+        let file = unsafe { LocalFile::assume_no_fdget_pos(file) };
+        // Sockets only: a pipe's writer is not woken when a reader drains a pipe that was not
+        // full, so an empty pipe could only be noticed by polling.
+        if self.0 == Which::Empty && fd_state::measure(&file).kind != FdKind::Socket {
+            return Err(EINVAL);
         }
-        if self.0 == Which::Empty {
-            let mut fs = FdState::default();
-            // SAFETY: `file` is a counted reference.
-            unsafe { glue::kq_fd_state(file, &mut fs) };
-            // Sockets only: a pipe's writer is not woken when a reader drains a pipe that
-            // was not full, so an empty pipe could only be noticed by polling.
-            if fs.kind != glue::KQ_FD_SOCKET {
-                // SAFETY: Drops the reference taken above.
-                unsafe { glue::kq_fput(file) };
-                return Err(EINVAL);
-            }
-        }
+        let raw = file.as_ptr();
         // A kqueue watching a kqueue: checked and counted (see the module comment).
-        let target = match crate::kqueue_of_file(file) {
-            Some(target) => match Kqueue::nest(kn.kq(), target) {
-                Ok(()) => Some(target),
-                Err(e) => {
-                    // SAFETY: Drops the reference taken above.
-                    unsafe { glue::kq_fput(file) };
-                    return Err(e);
-                }
-            },
+        let target = match crate::kqueue_of_file(raw) {
+            Some(target) => {
+                Kqueue::nest(kn.kq(), target)?;
+                Some(target)
+            }
             None => None,
         };
-        // SAFETY: `file` is a counted reference.
-        let kind = unsafe { glue::kq_fd_kind(file) };
+        let kind = fd_state::kind(&file);
         // Pipes, sockets and regular files wake their wait queues only for themselves; any
         // other file (an epoll set, a kqueue, ...) may be watched in turn by this kqueue's own
         // watchers: its wake-ups reach the kqueue through an irq_work.
-        let defer = i32::from(target.is_some() || kind == glue::KQ_FD_OTHER);
-        let mut mask = 0u32;
-        // SAFETY: `file` is a counted reference, handed over to the watch (also on failure).
-        // `kn` is a registered-to-be knote that outlives the watch (`detach` destroys it).
-        let watch = unsafe {
-            glue::kq_pollwatch_create(file, Arc::as_ptr(kn).cast_mut().cast(), defer, &mut mask)
+        let tag = if target.is_some() || kind == FdKind::Other {
+            WAKE_DEFERRED
+        } else {
+            0
         };
-        let watch = match kernel::error::from_err_ptr(watch) {
+        let (watch, mask) = match PollWatch::new(file, kn.clone(), tag) {
             Ok(w) => w,
             Err(e) => {
                 if let Some(target) = target {
@@ -276,17 +264,16 @@ impl Filter for FdFilter {
             }
         };
         // The watch holds the reference now; the knote keeps the pointer for `is_stale`.
-        kn.file.store(file, Ordering::Relaxed);
-        let growth = if self.0 == Which::Read && kind == glue::KQ_FD_REGULAR {
-            // SAFETY: The poll watch holds a reference to `file`; `detach` ends the growth
+        kn.file.store(raw, Ordering::Relaxed);
+        let growth = if self.0 == Which::Read && kind == FdKind::Regular {
+            // SAFETY: The poll watch holds a reference to the file; `detach` ends the growth
             // watch before the knote goes away.
-            unsafe { crate::filter_vnode::watch_growth(file, kn) }
+            unsafe { crate::filter_vnode::watch_growth(raw, kn) }
         } else {
             None
         };
         kn.kq().activate(kn.as_arc_borrow(), |st| {
-            // INVARIANT: `watch` comes from `kq_pollwatch_create`.
-            st.fd = NonNull::new(watch).map(|watch| FdWatch {
+            st.fd = Some(FdWatch {
                 watch,
                 target,
                 kind,
@@ -344,32 +331,26 @@ impl Filter for FdFilter {
             let Some(fd) = st.fd.as_ref() else {
                 return Check::Skip;
             };
-            (
-                fd.watch,
-                fd.target,
-                fd.kind,
-                (st.sfflags, st.sdata, st.forced),
-            )
+            let watch: *const PollWatch<Knote> = &*fd.watch;
+            (watch, fd.target, fd.kind, (st.sfflags, st.sdata, st.forced))
         };
         // SAFETY: The watch is live while the knote is attached, and detaching needs the
-        // kqueue mutex, which our caller holds.
-        let file = unsafe { glue::kq_pollwatch_file(watch.as_ptr()) };
+        // kqueue mutex, which our caller holds; the box does not move.
+        let watch = unsafe { &*watch };
+        let file: &File = watch.file();
         let Ok(fd) = fd_of(kn.ident) else {
             return Check::Stale;
         };
-        if !glue::fd_is(fd, file) {
+        if !fdtable::fd_is(fd, file.as_ptr()) {
             return Check::Stale;
         }
-        // SAFETY: As above; polling and measuring a live file in process context.
-        let mask = unsafe { glue::kq_pollwatch_poll(watch.as_ptr()) };
+        let mask = watch.poll();
         // Measuring a file can take its locks (a pipe's mutex, a socket's lock): skip it when
         // the poll mask already says the condition does not hold.
         if self.quiet(kind, mask) && !snapshot.2 {
             return Check::Skip;
         }
-        let mut fs = FdState::default();
-        // SAFETY: As above.
-        unsafe { glue::kq_fd_state(file, &mut fs) };
+        let fs = fd_state::measure(file);
         // SAFETY: `target` is kept alive by the watch's file reference (`FdWatch` invariant).
         let pending = target.map(|t| unsafe { t.as_ref() }.pending());
         let st = KnoteState {
@@ -391,7 +372,7 @@ impl Filter for FdFilter {
 
     fn is_stale(&self, kn: &Knote) -> bool {
         let file = kn.file.load(Ordering::Relaxed);
-        !file.is_null() && fd_of(kn.ident).map_or(true, |fd| !glue::fd_is(fd, file))
+        !file.is_null() && fd_of(kn.ident).map_or(true, |fd| !fdtable::fd_is(fd, file))
     }
 
     fn fflags(&self) -> u32 {

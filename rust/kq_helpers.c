@@ -6,9 +6,125 @@
  * wrapped name, as the kernel does with rust/helpers/ (rust/sys.rs).
  */
 
+#include <linux/fdtable.h>
+#include <linux/fprobe.h>
+#include <linux/irq_work.h>
 #include <linux/poll.h>
+#include <linux/pipe_fs_i.h>
+#include <net/sock.h>
+#include <net/af_unix.h>
+
+/*
+ * Exported by net/unix/af_unix.c (EXPORT_SYMBOL_GPL) but declared only in its
+ * private header, which a kernel's headers package does not have.
+ */
+long unix_inq_len(struct sock *sk);
+long unix_outq_len(struct sock *sk);
 
 __poll_t kq_helper_vfs_poll(struct file *file, struct poll_table_struct *pt)
 {
 	return vfs_poll(file, pt);
+}
+
+void kq_helper_init_waitqueue_func_entry(struct wait_queue_entry *wq_entry,
+					 wait_queue_func_t func)
+{
+	init_waitqueue_func_entry(wq_entry, func);
+}
+
+void kq_helper_list_del_init(struct list_head *entry)
+{
+	list_del_init(entry);
+}
+
+struct pipe_buffer *kq_helper_pipe_buf(const struct pipe_inode_info *pipe,
+				       unsigned int slot)
+{
+	return pipe_buf(pipe, slot);
+}
+
+int kq_helper_sk_wmem_alloc_get(const struct sock *sk)
+{
+	return sk_wmem_alloc_get(sk);
+}
+
+loff_t kq_helper_i_size_read(const struct inode *inode)
+{
+	return i_size_read(inode);
+}
+
+/*
+ * Not inlines: bindgen cannot lay out the anonymous member `union pipe_index;`
+ * of struct pipe_inode_info (a -fms-extensions construct), so Rust reads the
+ * ring's indices through these.
+ */
+unsigned int kq_helper_pipe_head(const struct pipe_inode_info *pipe)
+{
+	return pipe->head;
+}
+
+unsigned int kq_helper_pipe_tail(const struct pipe_inode_info *pipe)
+{
+	return pipe->tail;
+}
+
+void kq_helper_init_irq_work(struct irq_work *work,
+			     void (*func)(struct irq_work *))
+{
+	init_irq_work(work, func);
+}
+
+bool kq_helper_wq_has_sleeper(struct wait_queue_head *wq_head)
+{
+	return wq_has_sleeper(wq_head);
+}
+
+struct file *kq_helper_files_lookup_fd_raw(struct files_struct *files,
+					   unsigned int fd)
+{
+	return files_lookup_fd_raw(files, fd);
+}
+
+struct pid *kq_helper_task_tgid(struct task_struct *task)
+{
+	return task_tgid(task);
+}
+
+#ifdef CONFIG_FPROBE
+unsigned long kq_helper_ftrace_regs_get_argument(struct ftrace_regs *fregs,
+						 unsigned int n)
+{
+	return ftrace_regs_get_argument(fregs, n);
+}
+#endif
+
+/* The raw spinlock API is macros and config-dependent inlines (sync.rs). */
+void kq_helper_raw_spin_lock_init(raw_spinlock_t *lock, const char *name,
+				  struct lock_class_key *key)
+{
+#ifdef CONFIG_DEBUG_SPINLOCK
+	__raw_spin_lock_init(lock, name, key, LD_WAIT_SPIN);
+#else
+	raw_spin_lock_init(lock);
+#endif
+}
+
+void kq_helper_raw_spin_lock(raw_spinlock_t *lock)
+{
+	raw_spin_lock(lock);
+}
+
+int kq_helper_raw_spin_trylock(raw_spinlock_t *lock)
+{
+	return raw_spin_trylock(lock);
+}
+
+void kq_helper_raw_spin_unlock(raw_spinlock_t *lock)
+{
+	raw_spin_unlock(lock);
+}
+
+void kq_helper_lockdep_assert_held(raw_spinlock_t *lock)
+{
+	lockdep_assert_held(lock);
 }

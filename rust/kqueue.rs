@@ -21,7 +21,7 @@
 //! the wait-queue callback of a file that may itself have watchers (an epoll set, a kqueue,
 //! anything but a pipe, socket or regular file) wakes the kqueue from an irq_work, so the
 //! kqueue's wait-queue lock is only ever taken outside every other wait-queue lock: loops
-//! through epoll sets cannot deadlock (see `kq_waker_create` in `kq_glue.c`).
+//! through epoll sets cannot deadlock (see `waker.rs`).
 //!
 //! The close hook's index lock (`close_hook.rs`) nests inside `state`.
 //!
@@ -58,12 +58,13 @@ use kernel::{
 };
 
 use crate::close_hook;
+use crate::fdtable;
 use crate::filter::{self, Check};
 use crate::filter_fd;
 use crate::filter_proc::{self, Adoption};
-use crate::glue;
 use crate::knote::{Knote, KnoteKey, KnoteState};
 use crate::uapi::*;
+use crate::waker::Waker;
 
 /// Events copied out per batch during a scan.
 const SCAN_BATCH: usize = 16;
@@ -110,47 +111,6 @@ pub(crate) fn init() {
 pub(crate) fn fini() {
     *NESTING.lock() = KVec::new();
 }
-
-/// A kqueue's wait queue and its deferred wake-up (`struct kq_waker` of `kq_glue.c`).
-///
-/// # Invariants
-///
-/// `self.0` was returned by `kq_waker_create` and is destroyed only by `drop`.
-struct Waker(NonNull<glue::KqWaker>);
-
-impl Waker {
-    fn new() -> Result<Self> {
-        // SAFETY: No preconditions; returns NULL on allocation failure.
-        let wk = unsafe { glue::kq_waker_create() };
-        // INVARIANT: Created above.
-        NonNull::new(wk).map(Self).ok_or(ENOMEM)
-    }
-
-    /// The wait queue: threads blocked in `kevent()` (exclusive) and pollers of the file.
-    fn wq(&self) -> *mut bindings::wait_queue_head {
-        // SAFETY: Live by the type invariant.
-        unsafe { glue::kq_waker_wq(self.0.as_ptr()) }
-    }
-
-    /// Wakes the queue from an irq_work: callable under any lock, in any context.
-    fn defer(&self) {
-        // SAFETY: Live by the type invariant.
-        unsafe { glue::kq_waker_defer(self.0.as_ptr()) };
-    }
-}
-
-impl Drop for Waker {
-    fn drop(&mut self) {
-        // SAFETY: Live by the type invariant; destroyed once. The kqueue is going away, so no
-        // knote of it can be activated any more (every knote was detached in `release`).
-        unsafe { glue::kq_waker_destroy(self.0.as_ptr()) };
-    }
-}
-
-// SAFETY: The waker is a wait queue and an irq_work, both usable from any thread.
-unsafe impl Send for Waker {}
-// SAFETY: As above; every operation on it is internally synchronised.
-unsafe impl Sync for Waker {}
 
 /// State protected by `Kqueue::state`.
 pub(crate) struct KqState {
@@ -232,7 +192,7 @@ impl OwnerPid {
         // Comparing `struct pid` pointers, not numbers: we hold a reference to ours, so it
         // cannot be freed and reused for the current task's while we compare, and the current
         // task's thread-group pid is stable while it runs.
-        !self.0.is_null() && ptr::eq(glue::current_tgid(), self.0)
+        !self.0.is_null() && ptr::eq(fdtable::current_tgid(), self.0)
     }
 }
 
@@ -258,6 +218,7 @@ pub(crate) struct Kqueue {
     #[pin]
     ready: SpinLockIrq<ReadyState>,
     /// Threads blocked in `kevent()` (exclusive waiters) and pollers of the kqueue's file.
+    #[pin]
     waker: Waker,
     /// The process that opened the kqueue; only it may use it.
     owner: OwnerPid,
@@ -287,7 +248,6 @@ impl PinnedDrop for Kqueue {
 impl Kqueue {
     /// Creates the kqueue for a new open file, owned by the current process.
     pub(crate) fn new() -> Result<Arc<Self>> {
-        let waker = Waker::new()?;
         Arc::pin_init(
             try_pin_init!(Self {
                 state <- new_mutex!(
@@ -302,7 +262,7 @@ impl Kqueue {
                     },
                     "kqueue::ready"
                 ),
-                waker,
+                waker <- Waker::new(),
                 owner: OwnerPid::current(),
                 closed: AtomicBool::new(false),
                 queued: AtomicUsize::new(0),
@@ -321,22 +281,12 @@ impl Kqueue {
 
     /// Wakes one exclusive waiter and every poller.
     fn wake(&self) {
-        // SAFETY: The wait queue lives as long as `self`.
-        unsafe { glue::kq_wake_one(self.waker.wq(), bindings::POLLIN | bindings::POLLRDNORM) };
+        self.waker.wake_one();
     }
 
     /// Wakes every waiter (the kqueue was closed).
     fn wake_all(&self) {
-        let key = (bindings::POLLIN | bindings::POLLRDNORM) as usize;
-        // SAFETY: The wait queue lives as long as `self`.
-        unsafe {
-            bindings::__wake_up(
-                self.waker.wq(),
-                bindings::TASK_NORMAL,
-                0,
-                key as *mut c_void,
-            )
-        };
+        self.waker.wake_all();
     }
 
     /// Puts a knote created by `NOTE_TRACK` on the adoption list and wakes a waiter, which
@@ -567,7 +517,7 @@ impl Kqueue {
         if ops.is_fd() {
             // Every change on a descriptor needs the descriptor open (FreeBSD: EBADF), and a
             // knote left from a file that descriptor referred to before is gone for good.
-            if !filter_fd::fd_of(kev.ident).is_ok_and(glue::fd_is_open) {
+            if !filter_fd::fd_of(kev.ident).is_ok_and(fdtable::fd_is_open) {
                 if let Some(kn) = existing.take() {
                     self.drop_stale(st, &kn);
                 }
@@ -652,7 +602,7 @@ impl Kqueue {
         close_hook::index(node, file, kn);
         // A close that removed the descriptor before the knote was indexed found nothing to
         // do; one that comes later finds the knote. The index lock orders the two.
-        if filter_fd::fd_of(kn.ident).is_ok_and(|fd| glue::fd_is(fd, file)) {
+        if filter_fd::fd_of(kn.ident).is_ok_and(|fd| fdtable::fd_is(fd, file)) {
             return Ok(());
         }
         close_hook::unindex(file, kn);

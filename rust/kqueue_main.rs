@@ -29,18 +29,21 @@ use kernel::{
 
 mod accounting;
 mod close_hook;
+mod fd_state;
+mod fdtable;
 mod filter;
 mod filter_fd;
 mod filter_proc;
 mod filter_timer;
 mod filter_user;
 mod filter_vnode;
-mod glue;
 mod knote;
 mod kqueue;
+mod poll_watch;
 mod sync;
 mod sys;
 mod uapi;
+mod waker;
 
 use crate::kqueue::Kqueue;
 
@@ -227,6 +230,7 @@ unsafe impl Send for KqueueModule {}
 impl kernel::Module for KqueueModule {
     fn init(_module: &'static ThisModule) -> Result<Self> {
         accounting::init();
+        poll_watch::init();
         kqueue::init();
         close_hook::init();
         filter_proc::init().inspect_err(|_| close_hook::fini())?;
@@ -267,7 +271,7 @@ impl Drop for KqueueModule {
         filter_proc::fini();
         close_hook::fini();
         accounting::fini();
-        // SAFETY: No kqueue is left: no file reference is handed to the deferred-put work.
-        unsafe { glue::kq_glue_exit() };
+        // No kqueue is left: no poll watch is handed to the deferred-put work any more.
+        poll_watch::fini();
     }
 }

@@ -9,7 +9,7 @@
 
 use kernel::{bindings, sync::lock::Backend};
 
-use crate::glue;
+use crate::sys;
 
 /// The `Backend` of a raw spinlock.
 pub(crate) struct RawSpinLockBackend;
@@ -27,27 +27,27 @@ unsafe impl Backend for RawSpinLockBackend {
     ) {
         // SAFETY: Per the trait's contract `ptr` is valid for writes, and `name` and `key`
         // stay valid.
-        unsafe { glue::kq_raw_spin_lock_init(ptr, name, key) }
+        unsafe { sys::raw_spin_lock_init(ptr, name, key) }
     }
 
     unsafe fn lock(ptr: *mut Self::State) -> Self::GuardState {
         // SAFETY: Per the trait's contract the lock was initialised.
-        unsafe { glue::kq_raw_spin_lock(ptr) }
+        unsafe { sys::raw_spin_lock(ptr) }
     }
 
     unsafe fn try_lock(ptr: *mut Self::State) -> Option<Self::GuardState> {
         // SAFETY: Per the trait's contract the lock was initialised.
-        (unsafe { glue::kq_raw_spin_trylock(ptr) } != 0).then_some(())
+        (unsafe { sys::raw_spin_trylock(ptr) } != 0).then_some(())
     }
 
     unsafe fn unlock(ptr: *mut Self::State, _guard_state: &Self::GuardState) {
         // SAFETY: Per the trait's contract the caller owns the lock.
-        unsafe { glue::kq_raw_spin_unlock(ptr) }
+        unsafe { sys::raw_spin_unlock(ptr) }
     }
 
     unsafe fn assert_is_held(ptr: *mut Self::State) {
         // SAFETY: Per the trait's contract the lock was initialised.
-        unsafe { glue::kq_raw_spin_assert_held(ptr) }
+        unsafe { sys::lockdep_assert_held(ptr) }
     }
 }
 
