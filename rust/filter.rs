@@ -18,6 +18,19 @@ use kernel::sync::Arc;
 use crate::knote::{Knote, KnoteState};
 use crate::uapi::{self, KEvent};
 
+/// A knote's filter-specific state: each filter keeps its own type here, so a knote carries
+/// only the state of its filter. The engine never looks inside.
+#[derive(Default)]
+pub(crate) enum FilterState {
+    /// Nothing (`EVFILT_USER`, or a filter not attached yet / detached).
+    #[default]
+    None,
+    /// `EVFILT_TIMER`.
+    Timer(crate::filter_timer::TimerState),
+    /// `EVFILT_READ`, `EVFILT_WRITE`, `EVFILT_EMPTY`: the hook on the file, while attached.
+    Fd(crate::filter_fd::FdWatch),
+}
+
 /// What `Filter::check` decided.
 pub(crate) enum Check {
     /// Report the event.

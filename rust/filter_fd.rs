@@ -39,7 +39,7 @@ use kernel::{
 
 use crate::fd_state::{self, FdKind, FdState};
 use crate::fdtable;
-use crate::filter::{Check, Filter};
+use crate::filter::{Check, Filter, FilterState};
 use crate::filter_vnode::VnodeWatch;
 use crate::knote::{Knote, KnoteState};
 use crate::kqueue::Kqueue;
@@ -130,7 +130,10 @@ impl FdFilter {
     fn unhook(&self, kn: &Knote, defer_put: bool) {
         let fd = {
             let mut rd = kn.kq().ready_lock().lock();
-            kn.state.access_mut(&mut rd).fd.take()
+            match core::mem::take(&mut kn.state.access_mut(&mut rd).fstate) {
+                FilterState::Fd(fd) => Some(fd),
+                _ => None,
+            }
         };
         kn.file.store(core::ptr::null_mut(), Ordering::Relaxed);
         if let Some(fd) = fd {
@@ -273,7 +276,7 @@ impl Filter for FdFilter {
             None
         };
         kn.kq().activate(kn.as_arc_borrow(), |st| {
-            st.fd = Some(FdWatch {
+            st.fstate = FilterState::Fd(FdWatch {
                 watch,
                 target,
                 kind,
@@ -328,7 +331,7 @@ impl Filter for FdFilter {
             let st = kn.state.access_mut(&mut rd);
             // A wake-up from now on is a new one.
             st.triggered = false;
-            let Some(fd) = st.fd.as_ref() else {
+            let FilterState::Fd(fd) = &st.fstate else {
                 return Check::Skip;
             };
             let watch: *const PollWatch<Knote> = &*fd.watch;

@@ -15,7 +15,7 @@ use kernel::{bindings, prelude::*, sync::Arc, sync::ArcBorrow, types::Opaque};
 
 use crate::accounting::{Charge, Resource};
 
-use crate::filter::Filter;
+use crate::filter::{Filter, FilterState};
 use crate::knote::{Knote, KnoteState};
 use crate::uapi::*;
 
@@ -107,7 +107,10 @@ unsafe extern "C" fn timer_fn(timer: *mut bindings::hrtimer) -> bindings::hrtime
     let kn = unsafe { ArcBorrow::from_raw(kn) };
     let mut restart = bindings::hrtimer_restart::HRTIMER_NORESTART;
     kn.kq().activate(kn, |st| {
-        let period = st.timer.period_ns;
+        let period = match &st.fstate {
+            FilterState::Timer(t) => t.period_ns,
+            _ => 0,
+        };
         let expired = if period > 0 {
             restart = bindings::hrtimer_restart::HRTIMER_RESTART;
             // SAFETY: We are in this timer's callback; the timer is on CLOCK_MONOTONIC.
@@ -156,10 +159,10 @@ impl Filter for TimerFilter {
         {
             let mut rd = kn.kq().ready_lock().lock();
             let st = kn.state.access_mut(&mut rd);
-            st.timer = TimerState {
+            st.fstate = FilterState::Timer(TimerState {
                 period_ns: spec.period_ns,
                 charge: Some(charge),
-            };
+            });
         }
         start(kn, &spec);
         Ok(())
@@ -182,7 +185,9 @@ impl Filter for TimerFilter {
             st.data = 0;
             st.sfflags = kev.fflags;
             st.sdata = kev.data;
-            st.timer.period_ns = spec.period_ns;
+            if let FilterState::Timer(timer) = &mut st.fstate {
+                timer.period_ns = spec.period_ns;
+            }
         }
         start(kn, &spec);
         Ok(())
@@ -193,7 +198,10 @@ impl Filter for TimerFilter {
         // The charge is given back outside the ready lock.
         let charge = {
             let mut rd = kn.kq().ready_lock().lock();
-            kn.state.access_mut(&mut rd).timer.charge.take()
+            match &mut kn.state.access_mut(&mut rd).fstate {
+                FilterState::Timer(timer) => timer.charge.take(),
+                _ => None,
+            }
         };
         drop(charge);
     }

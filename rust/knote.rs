@@ -53,10 +53,8 @@ pub(crate) struct KnoteState {
     /// `EVFILT_USER`: triggered and not yet cleared. Descriptor filters: woken since the last
     /// look at the file.
     pub(crate) triggered: bool,
-    /// `EVFILT_TIMER`: state of the timer.
-    pub(crate) timer: crate::filter_timer::TimerState,
-    /// Descriptor filters: the hook on the file, while attached.
-    pub(crate) fd: Option<crate::filter_fd::FdWatch>,
+    /// The filter's own state (`filter.rs`).
+    pub(crate) fstate: crate::filter::FilterState,
     /// `EVFILT_VNODE`: the watch and the notes fired since the last report.
     pub(crate) vnode: crate::filter_vnode::VnodeState,
     /// `EVFILT_PROC`, `EVFILT_PROCDESC`, `EVFILT_SIGNAL`: the watch and what it saw.
