@@ -23,6 +23,7 @@ use kernel::{
     sync::{Arc, ArcBorrow},
 };
 
+use crate::accounting::Resource;
 use crate::filter::{Check, Filter};
 use crate::filter_fd;
 use crate::knote::{Knote, KnoteKey, KnoteState};
@@ -426,7 +427,8 @@ fn track_child(
         }
     };
     // Atomic context (see the module comment): the child must be watched before it runs.
-    let kn = Knote::new_with(kq, &PROC, &kev, GFP_ATOMIC)?;
+    let charge = parent.charge_another(Resource::Knote)?;
+    let kn = Knote::new_with(kq, &PROC, &kev, charge, GFP_ATOMIC)?;
     let node = RBTreeNodeReservation::new(GFP_ATOMIC)?;
     // We run inside the fork probe with the bucket locks held. `kn` outlives the new watch:
     // it is destroyed by `untrack` below or by `detach`.
