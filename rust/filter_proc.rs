@@ -34,7 +34,7 @@ use crate::uapi::*;
 
 /// Sets up the registry and finds the tracepoints. Called once, from module init.
 pub(crate) fn init() -> Result {
-    proc_watch::init(crate::module_parameters::max_user_proc_watches.value())
+    proc_watch::init()
 }
 
 /// Unregisters the probes and waits for running ones. Called from module exit, when no kqueue

@@ -39,10 +39,11 @@
 //! first runs.
 //!
 //! Lock order: siglock (`signal_generate`) or `tasklist_lock` (exit) -> a bucket's lock (a
-//! fork: the lower-addressed of the parent's and the child's bucket first) -> the users lock;
-//! bucket lock -> `pid->wait_pidfd.lock` -> the kqueue's ready lock -> the kqueue's
-//! wait-queue lock. Callbacks into `filter_proc` only update a knote and queue it; a watch is
-//! destroyed (dropped) in process context, after which no callback refers to its knote any
+//! fork: the lower-addressed of the parent's and the child's bucket first) ->
+//! `pid->wait_pidfd.lock` (`NOTE_TRACK` hooks the child's exit) -> the kqueue's ready lock ->
+//! the kqueue's wait-queue lock. The per-user counts (`accounting.rs`) are atomics, taken
+//! under any of these. Callbacks into `filter_proc` only update a knote and queue it; a watch
+//! is destroyed (dropped) in process context, after which no callback refers to its knote any
 //! more.
 //!
 //! On PREEMPT_RT the siglock and the bucket locks are sleeping `spinlock_t`s alike and the
@@ -58,7 +59,7 @@ use core::{
     ffi::c_void,
     pin::Pin,
     ptr::{self, NonNull},
-    sync::atomic::{AtomicBool, AtomicI32, AtomicPtr, AtomicU32, Ordering},
+    sync::atomic::{AtomicBool, AtomicI32, AtomicPtr, Ordering},
 };
 
 use kernel::{
@@ -76,6 +77,7 @@ use kernel::{
     types::Opaque,
 };
 
+use crate::accounting::{Charge, Resource};
 use crate::filter_proc;
 use crate::knote::Knote;
 use crate::pid::{Pid, PIDTYPE_TGID};
@@ -243,9 +245,15 @@ fn put_probes(kind: Kind) {
 // Registry
 
 /// A watch in a bucket's tree.
+///
+/// # Invariants
+///
+/// Points to a live, pinned `Watch` keyed in the tree under its own `key()`: a watch takes
+/// itself out of the tree (under the bucket's lock) before it is freed (`Drop`, `untrack`).
 struct WatchRef(*const Watch);
 
-// SAFETY: Only dereferenced under the bucket lock, while the watch is hashed (alive).
+// SAFETY: Only dereferenced under the bucket lock, while the watch is hashed and so alive (type
+// invariant).
 unsafe impl Send for WatchRef {}
 
 /// A bucket's watches, by (watched `struct pid` address, watch address).
@@ -254,16 +262,9 @@ type Tree = RBTree<(usize, usize), WatchRef>;
 /// The global state, from `init` to `fini`.
 struct Registry {
     buckets: KVec<Pin<KBox<SpinLockIrq<Tree>>>>,
-    /// Watches per user (uid -> count), limited to `MAX_USER_WATCHES` (the module parameter
-    /// `max_user_proc_watches`), as inotify and epoll limit theirs: each watch costs memory and
-    /// lengthens a tree that probes search with interrupts off. A watch is charged to the user
-    /// who registered it; a `NOTE_TRACK` child's watch to the user of its parent's watch.
-    /// Nests inside a bucket's lock.
-    users: Pin<KBox<SpinLockIrq<RBTree<u32, u32>>>>,
 }
 
 static REGISTRY: AtomicPtr<Registry> = AtomicPtr::new(ptr::null_mut());
-static MAX_USER_WATCHES: AtomicU32 = AtomicU32::new(0);
 
 /// The registry. Only called between `init` and `fini` (by watches and by probes, which `fini`
 /// waits for before it frees the registry).
@@ -282,61 +283,6 @@ impl Registry {
     fn bucket(&self, pid: &Pid) -> &SpinLockIrq<Tree> {
         &self.buckets[Self::index(pid.addr())]
     }
-
-    /// One more watch for `uid`, if the limit allows (process context).
-    fn charge_current(&self) -> Result<u32> {
-        // SAFETY: `current_cred()` is the caller's own, live credentials.
-        let uid = unsafe { (*sys::current_cred()).uid.val };
-        let max = MAX_USER_WATCHES.load(Ordering::Relaxed);
-        let mut spare = None;
-        loop {
-            let mut users = self.users.lock();
-            if let Some(n) = users.get_mut(&uid) {
-                if *n >= max {
-                    return Err(ENOMEM);
-                }
-                *n += 1;
-                return Ok(uid);
-            }
-            if let Some(node) = spare.take() {
-                // The first watch of this user.
-                if max == 0 {
-                    return Err(ENOMEM);
-                }
-                users.insert(RBTreeNodeReservation::into_node(node, uid, 1));
-                return Ok(uid);
-            }
-            drop(users);
-            spare = Some(RBTreeNodeReservation::new(GFP_KERNEL_ACCOUNT)?);
-        }
-    }
-
-    /// One more watch for `uid`, which has one already, if the limit allows.
-    fn charge_more(&self, uid: u32) -> bool {
-        let mut users = self.users.lock();
-        match users.get_mut(&uid) {
-            Some(n) if *n < MAX_USER_WATCHES.load(Ordering::Relaxed) => {
-                *n += 1;
-                true
-            }
-            _ => false,
-        }
-    }
-
-    /// One watch less for `uid`; its entry goes with its last one.
-    fn uncharge(&self, uid: u32) {
-        let gone = {
-            let mut users = self.users.lock();
-            match users.get_mut(&uid) {
-                Some(n) if *n > 1 => {
-                    *n -= 1;
-                    None
-                }
-                _ => users.remove_node(&uid),
-            }
-        };
-        drop(gone);
-    }
 }
 
 /// The watches of the pid at `pid` in `tree`, from the watch at address `from` on: the first
@@ -348,12 +294,11 @@ fn next_watch(tree: &Tree, pid: usize, from: usize) -> Option<(usize, *const Wat
 }
 
 /// Finds the tracepoints and sets up the registry. Called once, from module init.
-pub(crate) fn init(max_user_watches: u32) -> Result {
+pub(crate) fn init() -> Result {
     // SAFETY: Called once, before any kqueue exists.
     unsafe { PROBES.init() };
     // SAFETY: `IDLE` is initialised once, here, before any use.
     unsafe { sys::INIT_DELAYED_WORK(IDLE.0.get(), Some(idle_fn)) };
-    MAX_USER_WATCHES.store(max_user_watches, Ordering::Relaxed);
 
     let mut buckets = KVec::with_capacity(1 << HASH_BITS, GFP_KERNEL)?;
     for _ in 0..(1 << HASH_BITS) {
@@ -365,11 +310,7 @@ pub(crate) fn init(max_user_watches: u32) -> Result {
             GFP_KERNEL,
         )?;
     }
-    let users = KBox::pin_init(
-        new_spinlock_irq!(RBTree::new(), "kq_proc_users"),
-        GFP_KERNEL,
-    )?;
-    let reg = KBox::new(Registry { buckets, users }, GFP_KERNEL)?;
+    let reg = KBox::new(Registry { buckets }, GFP_KERNEL)?;
     REGISTRY.store(KBox::into_raw(reg), Ordering::Release);
 
     for (slot, tp) in SLOTS.iter().zip(probe::find(&PROBE_NAMES)) {
@@ -416,6 +357,16 @@ pub(crate) fn fini() {
 
 /// A knote's watch on a process, owned by the knote's state (`filter_proc::ProcState`).
 /// Dropping it (process context) unhooks it: afterwards no callback refers to its knote.
+///
+/// # Invariants
+///
+/// - `knote` points to the `Arc`-allocated knote whose state owns this watch (or, between
+///   `Watch::new`/`track` and the store into that state, the knote it is created for). Only
+///   that knote drops the watch (`filter_proc::detach_watch`, `Watch::untrack`), before the
+///   knote itself goes, so `knote` is valid while the watch lives.
+/// - `wait` is on `pid`'s `wait_pidfd` queue exactly while `hooked`, and `hashed` tells
+///   whether a `WatchRef` to it is in its bucket. Both are undone before the memory is freed.
+/// - While `probes`, the watch holds one count on each probe of `kind_probes(kind)`.
 pub(crate) struct Watch {
     /// On `pid->wait_pidfd` while `hooked`.
     wait: Opaque<bindings::wait_queue_entry>,
@@ -439,8 +390,10 @@ pub(crate) struct Watch {
     kind: Kind,
     /// `EVFILT_SIGNAL`: the signal.
     sig: c_int,
-    /// The user charged for this watch.
-    uid: u32,
+    /// The watch's unit of the per-user limit (`max_user_proc_watches`), charged to the user
+    /// who registered it; a `NOTE_TRACK` child's watch to the user of its parent's watch.
+    /// Each watch costs memory and lengthens a tree that probes search with interrupts off.
+    charge: Charge,
 }
 
 // SAFETY: The raw pointers are a namespace and a knote kept alive as documented on the fields,
@@ -463,12 +416,8 @@ impl Watch {
         file: *const bindings::file,
         sig: c_int,
     ) -> Result<WatchBox> {
-        let reg = registry();
-        let uid = reg.charge_current()?;
-        if let Err(e) = get_probes(kind) {
-            reg.uncharge(uid);
-            return Err(e);
-        }
+        let charge = Charge::current(Resource::ProcWatch)?;
+        get_probes(kind)?;
         let w = Watch {
             wait: Opaque::uninit(),
             hooked: AtomicBool::new(false),
@@ -481,7 +430,7 @@ impl Watch {
             file,
             kind,
             sig,
-            uid,
+            charge,
         };
         // On failure `w` is dropped: it gives back the charge and the probes.
         Ok(KBox::pin(w, GFP_KERNEL_ACCOUNT)?)
@@ -566,10 +515,7 @@ impl Watch {
         knote: *const Knote,
         ctree: &mut ChildBucket<'_>,
     ) -> Option<WatchBox> {
-        let reg = registry();
-        if !reg.charge_more(parent.uid) {
-            return None;
-        }
+        let charge = parent.charge.another(Resource::ProcWatch).ok()?;
         let node = RBTreeNodeReservation::new(GFP_ATOMIC).ok();
         let w = node.and_then(|node| {
             let w = Watch {
@@ -583,7 +529,7 @@ impl Watch {
                 file: ptr::null(),
                 kind: Kind::Proc,
                 sig: 0,
-                uid: parent.uid,
+                charge,
             };
             // On failure `w` is dropped: it gives back the charge (nothing else yet).
             KBox::pin(w, GFP_ATOMIC).ok().map(|w| (w, node))
@@ -626,7 +572,6 @@ impl Drop for Watch {
             drop(node);
         }
         self.unhook();
-        reg.uncharge(self.uid);
         if self.probes.load(Ordering::Relaxed) {
             put_probes(self.kind);
         }
