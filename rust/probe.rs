@@ -15,6 +15,10 @@ use kernel::{bindings, prelude::*};
 use crate::sys;
 
 /// A kernel tracepoint.
+///
+/// # Invariants
+///
+/// Points to a built-in tracepoint (kernel data, never freed).
 #[derive(Clone, Copy)]
 pub(crate) struct Tracepoint(NonNull<bindings::tracepoint>);
 
@@ -30,6 +34,7 @@ impl Tracepoint {
     ///
     /// `tp` is a built-in tracepoint (as `find` returns them).
     pub(crate) unsafe fn from_raw(tp: NonNull<bindings::tracepoint>) -> Self {
+        // INVARIANT: Per the function's contract.
         Self(tp)
     }
 
@@ -57,6 +62,7 @@ unsafe extern "C" fn visit<const N: usize>(tp: *mut bindings::tracepoint, data: 
     let name = unsafe { CStr::from_char_ptr((*tp).name) };
     for (i, want) in search.names.iter().enumerate() {
         if name == *want {
+            // INVARIANT: `for_each_kernel_tracepoint()` visits built-in tracepoints.
             search.found[i] = NonNull::new(tp).map(Tracepoint);
         }
     }
