@@ -26,10 +26,6 @@ pub(crate) enum Resource {
     /// Live `EVFILT_TIMER` timers (`max_user_timers`).
     Timer = 1,
     /// `EVFILT_PROC`, `EVFILT_PROCDESC` and `EVFILT_SIGNAL` watches (`max_user_proc_watches`).
-    #[cfg_attr(
-        not(CONFIG_KUNIT),
-        expect(dead_code, reason = "charged once filter_proc.rs is in Rust")
-    )]
     ProcWatch = 2,
     /// `EVFILT_VNODE` watches and `EVFILT_READ` watches of regular files' growth
     /// (`max_user_vnode_watches`).

@@ -2,10 +2,10 @@
 
 //! `EVFILT_PROC`, `EVFILT_PROCDESC` and `EVFILT_SIGNAL`: processes and signals.
 //!
-//! Each knote owns a watch (`struct kq_procwatch` in `kq_proc.c`, which explains the event
-//! sources: the pid's `wait_pidfd` wait queue for exits, tracepoint probes for forks, execs
-//! and signals). The C side calls back into this file in atomic context; the callbacks only
-//! record the event in the knote's `ProcState` (or count in `data`) and queue the knote.
+//! Each knote owns a watch (`proc_watch::Watch`; `proc_watch.rs` explains the event sources:
+//! the pid's `wait_pidfd` wait queue for exits, tracepoint probes for forks, execs and
+//! signals). The watch calls back into this file in atomic context; the callbacks only record
+//! the event in the knote's `ProcState` (or count in `data`) and queue the knote.
 //!
 //! `EVFILT_PROC` with `NOTE_TRACK`: when the process forks, the fork probe runs in the parent
 //! before the child first runs. It creates the child's knote and watch right there (atomic
@@ -17,10 +17,7 @@
 //! the child cannot be tracked (no memory, or the kqueue already has a knote with that
 //! ident), the parent's next event carries `NOTE_TRACKERR`.
 
-use core::ptr::NonNull;
-
 use kernel::{
-    error::from_err_ptr,
     prelude::*,
     rbtree::{RBTree, RBTreeNodeReservation},
     sync::{Arc, ArcBorrow},
@@ -31,61 +28,28 @@ use crate::filter::{Check, Filter};
 use crate::filter_fd;
 use crate::knote::{Knote, KnoteKey, KnoteState};
 use crate::kqueue::Kqueue;
+use crate::pid::Pid;
+use crate::proc_watch::{self, ChildBucket, Watch, WatchBox};
 use crate::uapi::*;
 
-/// Opaque: a knote's watch on a process (`struct kq_procwatch`).
-#[repr(C)]
-pub(crate) struct ProcWatch {
-    _private: [u8; 0],
-}
-
-extern "C" {
-    fn kq_proc_init(max_user_watches: u32) -> i32;
-    fn kq_proc_fini();
-    fn kq_proc_watch_pid(nr: u64, ctx: *mut c_void) -> *mut ProcWatch;
-    fn kq_proc_watch_pidfd(fd: u32, ctx: *mut c_void) -> *mut ProcWatch;
-    fn kq_proc_watch_signal(sig: u64, ctx: *mut c_void) -> *mut ProcWatch;
-    fn kq_procwatch_destroy(w: *mut ProcWatch);
-    fn kq_procwatch_fd_is(w: *mut ProcWatch, fd: u32) -> i32;
-    fn kq_procwatch_track(
-        parent: *mut ProcWatch,
-        child: *mut c_void,
-        ctx: *mut c_void,
-    ) -> *mut ProcWatch;
-    fn kq_procwatch_untrack(w: *mut ProcWatch);
-}
-
-/// Finds the tracepoints. Called once, from module init.
+/// Sets up the registry and finds the tracepoints. Called once, from module init.
 pub(crate) fn init() -> Result {
-    let max = crate::module_parameters::max_user_proc_watches.value();
-    // SAFETY: No preconditions; called before any kqueue exists.
-    kernel::error::to_result(unsafe { kq_proc_init(max) })
+    proc_watch::init()
 }
 
 /// Unregisters the probes and waits for running ones. Called from module exit, when no kqueue
 /// is left.
 pub(crate) fn fini() {
-    // SAFETY: No watch exists any more (every kqueue was released).
-    unsafe { kq_proc_fini() };
+    proc_watch::fini();
 }
-
-/// The watch of an attached knote.
-///
-/// # Invariants
-///
-/// Points to a live watch created for the knote whose state holds it; only `detach` destroys
-/// it, after taking it out of the state.
-pub(crate) struct WatchPtr(NonNull<ProcWatch>);
-
-// SAFETY: The watch is a plain kernel object, usable from any thread.
-unsafe impl Send for WatchPtr {}
 
 /// Per-knote state of the three filters (in `KnoteState::proc`). `EVFILT_SIGNAL` counts in
 /// `KnoteState::data` instead.
 #[derive(Default)]
 pub(crate) struct ProcState {
-    /// The watch, while attached.
-    watch: Option<WatchPtr>,
+    /// The watch, while attached. Only `detach` (or `track_child`'s undo) drops it, after
+    /// taking it out of the state.
+    watch: Option<WatchBox>,
     /// `NOTE_*` that happened and are not reported yet.
     fflags: u32,
     /// Exit status in wait(2) format, once `exited`.
@@ -152,18 +116,16 @@ pub(crate) struct SignalFilter;
 
 pub(crate) static SIGNAL: SignalFilter = SignalFilter;
 
-/// The knote as the `ctx` of its watch.
-fn ctx_of(kn: &Arc<Knote>) -> *mut c_void {
-    Arc::as_ptr(kn).cast_mut().cast()
+/// The knote as its watch refers to it.
+fn ctx_of(kn: &Arc<Knote>) -> *const Knote {
+    Arc::as_ptr(kn)
 }
 
 /// Stores the new watch `w` (or the error it is) in `kn`'s state.
-fn attached(kn: &Arc<Knote>, w: *mut ProcWatch) -> Result {
-    let w = from_err_ptr(w)?;
-    kn.kq().activate(kn.as_arc_borrow(), |st| {
-        // INVARIANT: `w` was just created for `kn`.
-        st.proc.watch = NonNull::new(w).map(WatchPtr);
-    });
+fn attached(kn: &Arc<Knote>, w: Result<WatchBox>) -> Result {
+    let w = w?;
+    kn.kq()
+        .activate(kn.as_arc_borrow(), |st| st.proc.watch = Some(w));
     Ok(())
 }
 
@@ -173,11 +135,8 @@ fn detach_watch(kn: &Knote) {
         let mut rd = kn.kq().ready_lock().lock();
         kn.state.access_mut(&mut rd).proc.watch.take()
     };
-    if let Some(w) = w {
-        // SAFETY: By the `WatchPtr` invariant the watch is live; it was taken out of the
-        // state above, so it is destroyed once.
-        unsafe { kq_procwatch_destroy(w.0.as_ptr()) };
-    }
+    // Dropping it unhooks it, outside the ready lock (process context).
+    drop(w);
 }
 
 /// What the next report of a process knote says: (fflags, data, end of the process).
@@ -203,11 +162,11 @@ impl Filter for ProcFilter {
         }
         let w = if self.desc {
             let fd = filter_fd::fd_of(kev.ident)?;
-            // SAFETY: `kn` outlives the watch: `detach` destroys it.
-            unsafe { kq_proc_watch_pidfd(fd, ctx_of(kn)) }
+            // `kn` outlives the watch: `detach` destroys it.
+            proc_watch::watch_pidfd(fd, ctx_of(kn))
         } else {
-            // SAFETY: As above.
-            unsafe { kq_proc_watch_pid(kev.ident, ctx_of(kn)) }
+            // As above.
+            proc_watch::watch_pid(kev.ident, ctx_of(kn))
         };
         attached(kn, w)
     }
@@ -276,8 +235,8 @@ impl Filter for ProcFilter {
                 .access_mut(&mut rd)
                 .proc
                 .watch
-                .as_ref()
-                .map(|w| w.0)
+                .as_deref()
+                .map(core::ptr::from_ref::<Watch>)
         };
         let Some(w) = w else { return false };
         let Ok(fd) = filter_fd::fd_of(kn.ident) else {
@@ -285,7 +244,7 @@ impl Filter for ProcFilter {
         };
         // SAFETY: The watch is live while the knote is attached, and detaching needs the
         // kqueue mutex, which the callers of `is_stale` and `check` hold.
-        unsafe { kq_procwatch_fd_is(w.as_ptr(), fd) == 0 }
+        !unsafe { &*w }.fd_is(fd)
     }
 
     fn fflags(&self) -> u32 {
@@ -310,9 +269,9 @@ impl Filter for SignalFilter {
         if kev.fflags != 0 {
             return Err(EINVAL);
         }
-        // SAFETY: `kn` outlives the watch: `detach` destroys it. The signal number is
-        // checked there (EINVAL).
-        attached(kn, unsafe { kq_proc_watch_signal(kev.ident, ctx_of(kn)) })
+        // `kn` outlives the watch: `detach` destroys it. The signal number is checked there
+        // (EINVAL).
+        attached(kn, proc_watch::watch_signal(kev.ident, ctx_of(kn)))
     }
 
     fn modify(&self, _kn: &Arc<Knote>, kev: &KEvent, add: bool) -> Result {
@@ -347,23 +306,22 @@ impl Filter for SignalFilter {
     }
 }
 
-/// Borrows the knote of a watch's `ctx`.
+/// Borrows the knote of a watch.
 ///
 /// # Safety
 ///
-/// `ctx` is the `ctx` of a live watch: a knote allocated by `Arc`, alive while the watch is.
-unsafe fn knote_of<'a>(ctx: *mut c_void) -> ArcBorrow<'a, Knote> {
+/// `ctx` is the knote of a live watch: a knote allocated by `Arc`, alive while the watch is.
+unsafe fn knote_of<'a>(ctx: *const Knote) -> ArcBorrow<'a, Knote> {
     // SAFETY: Per the function's contract.
-    unsafe { ArcBorrow::from_raw(ctx.cast()) }
+    unsafe { ArcBorrow::from_raw(ctx) }
 }
 
-/// Called by `kq_proc.c`: the watched process called execve(). Atomic context.
+/// Called by the watch: the watched process called execve(). Atomic context.
 ///
 /// # Safety
 ///
-/// `ctx` is the `ctx` of a live watch.
-#[no_mangle]
-unsafe extern "C" fn kq_proc_exec(ctx: *mut c_void) {
+/// `ctx` is the knote of a live watch.
+pub(crate) unsafe fn exec(ctx: *const Knote) {
     // SAFETY: Per the function's contract.
     let kn = unsafe { knote_of(ctx) };
     kn.kq().activate(kn, |st| {
@@ -373,14 +331,13 @@ unsafe extern "C" fn kq_proc_exec(ctx: *mut c_void) {
     });
 }
 
-/// Called by `kq_proc.c`: the watched process exited with wait(2) status `status`. Atomic
+/// Called by the watch: the watched process exited with wait(2) status `status`. Atomic
 /// context, under the pid's wait-queue lock (or at attach).
 ///
 /// # Safety
 ///
-/// `ctx` is the `ctx` of a live watch.
-#[no_mangle]
-unsafe extern "C" fn kq_proc_exited(ctx: *mut c_void, status: i32) {
+/// `ctx` is the knote of a live watch.
+pub(crate) unsafe fn exited(ctx: *const Knote, status: i32) {
     // SAFETY: Per the function's contract.
     let kn = unsafe { knote_of(ctx) };
     kn.kq().activate(kn, |st| {
@@ -395,33 +352,34 @@ unsafe extern "C" fn kq_proc_exited(ctx: *mut c_void, status: i32) {
     });
 }
 
-/// Called by `kq_proc.c`: the signal of a `EVFILT_SIGNAL` watch was generated for the
-/// kqueue's process. Atomic context, under the process's siglock and its bucket lock (`kq_proc.c`).
+/// Called by the watch: the signal of a `EVFILT_SIGNAL` watch was generated for the
+/// kqueue's process. Atomic context, under the process's siglock and its bucket lock
+/// (`proc_watch.rs`).
 ///
 /// # Safety
 ///
-/// `ctx` is the `ctx` of a live watch.
-#[no_mangle]
-unsafe extern "C" fn kq_signal_generated(ctx: *mut c_void) {
+/// `ctx` is the knote of a live watch.
+pub(crate) unsafe fn signal_generated(ctx: *const Knote) {
     // SAFETY: Per the function's contract.
     let kn = unsafe { knote_of(ctx) };
     kn.kq()
         .activate(kn, |st| st.data = st.data.saturating_add(1));
 }
 
-/// Called by `kq_proc.c`: the watched process (watch `w`) forked; `child` is the child's
+/// Called by the watch: the watched process (watch `w`) forked; `child` is the child's
 /// `struct pid`, `child_nr` its pid as the kqueue's owner sees it. Atomic context, under
-/// the parent's and the child's bucket locks (`kq_proc.c`), before the child first runs.
+/// the parent's and the child's bucket locks (`cb` is the child's), before the child first
+/// runs.
 ///
 /// # Safety
 ///
-/// `ctx` is the `ctx` of the live watch `w`; `child` is a live `struct pid`.
-#[no_mangle]
-unsafe extern "C" fn kq_proc_forked(
-    ctx: *mut c_void,
-    w: *mut ProcWatch,
-    child: *mut c_void,
+/// `ctx` is the knote of the live watch `w`.
+pub(crate) unsafe fn forked(
+    ctx: *const Knote,
+    w: &Watch,
+    child: &Pid,
     child_nr: i32,
+    cb: &mut ChildBucket<'_>,
 ) {
     // SAFETY: Per the function's contract.
     let kn = unsafe { knote_of(ctx) };
@@ -429,8 +387,7 @@ unsafe extern "C" fn kq_proc_forked(
         let mut rd = kn.kq().ready_lock().lock();
         kn.state.access_mut(&mut rd).sfflags & NOTE_TRACK != 0
     };
-    // SAFETY: Per the function's contract.
-    let failed = track && unsafe { track_child(kn, w, child, child_nr) }.is_err();
+    let failed = track && track_child(kn, w, child, child_nr, cb).is_err();
     kn.kq().activate(kn, |st| {
         if st.sfflags & NOTE_FORK != 0 {
             st.proc.fflags |= NOTE_FORK;
@@ -442,16 +399,13 @@ unsafe extern "C" fn kq_proc_forked(
 }
 
 /// `NOTE_TRACK`: creates the knote and the watch of a new child and puts the knote on its
-/// kqueue's adoption list.
-///
-/// # Safety
-///
-/// As `kq_proc_forked`, whose arguments these are.
-unsafe fn track_child(
+/// kqueue's adoption list. The arguments are `forked`'s.
+fn track_child(
     parent: ArcBorrow<'_, Knote>,
-    w: *mut ProcWatch,
-    child: *mut c_void,
+    w: &Watch,
+    child: &Pid,
     child_nr: i32,
+    cb: &mut ChildBucket<'_>,
 ) -> Result {
     let ident = u64::try_from(child_nr)
         .ok()
@@ -476,15 +430,12 @@ unsafe fn track_child(
     let charge = parent.charge_another(Resource::Knote)?;
     let kn = Knote::new_with(kq, &PROC, &kev, charge, GFP_ATOMIC)?;
     let node = RBTreeNodeReservation::new(GFP_ATOMIC)?;
-    // SAFETY: We run inside the fork probe with the bucket locks held, `w` is the parent's
-    // live watch and `child` a live pid (the function's contract). `kn` outlives the new
-    // watch: it is destroyed by `untrack` below or by `detach`.
-    let cw = unsafe { kq_procwatch_track(w, child, ctx_of(&kn)) };
-    let cw = NonNull::new(cw).ok_or(ENOMEM)?;
+    // We run inside the fork probe with the bucket locks held. `kn` outlives the new watch:
+    // it is destroyed by `untrack` below or by `detach`.
+    let cw = Watch::track(w, child, ctx_of(&kn), cb).ok_or(ENOMEM)?;
     kq.activate(kn.as_arc_borrow(), |st| {
-        // INVARIANT: `cw` was just created for `kn`.
         st.proc = ProcState {
-            watch: Some(WatchPtr(cw)),
+            watch: Some(cw),
             fflags: NOTE_CHILD,
             ppid: parent.ident as i64,
             unadopted: true,
@@ -503,10 +454,8 @@ unsafe fn track_child(
             a.child.state.access_mut(&mut rd).proc.watch.take()
         };
         if let Some(cw) = cw {
-            // SAFETY: Called in the same probe call as `kq_procwatch_track`, with its lock
-            // still held; the watch was taken out of the knote's state, so it is destroyed
-            // once.
-            unsafe { kq_procwatch_untrack(cw.0.as_ptr()) };
+            // In the same probe call as `Watch::track`, with the locks still held.
+            Watch::untrack(cw, cb);
         }
         return Err(ENOMEM);
     }

@@ -6,13 +6,20 @@
  * wrapped name, as the kernel does with rust/helpers/ (rust/sys.rs).
  */
 
+#include <linux/cred.h>
 #include <linux/fdtable.h>
 #include <linux/fprobe.h>
 #include <linux/irq_work.h>
-#include <linux/poll.h>
+#include <linux/pid.h>
 #include <linux/pipe_fs_i.h>
-#include <net/sock.h>
+#include <linux/poll.h>
+#include <linux/sched/signal.h>
+#include <linux/spinlock.h>
+#include <linux/tracepoint.h>
+#include <linux/wait.h>
+#include <linux/workqueue.h>
 #include <net/af_unix.h>
+#include <net/sock.h>
 
 /*
  * Exported by net/unix/af_unix.c (EXPORT_SYMBOL_GPL) but declared only in its
@@ -127,4 +134,58 @@ void kq_helper_raw_spin_unlock(raw_spinlock_t *lock)
 void kq_helper_lockdep_assert_held(raw_spinlock_t *lock)
 {
 	lockdep_assert_held(lock);
+}
+
+/* proc_watch.rs, pid.rs, probe.rs */
+
+struct pid *kq_helper_get_pid(struct pid *pid)
+{
+	return get_pid(pid);
+}
+
+bool kq_helper_pid_has_task(struct pid *pid, enum pid_type type)
+{
+	return pid_has_task(pid, type);
+}
+
+bool kq_helper_thread_group_leader(struct task_struct *p)
+{
+	return thread_group_leader(p);
+}
+
+bool kq_helper_delay_group_leader(struct task_struct *p)
+{
+	return delay_group_leader(p);
+}
+
+const struct cred *kq_helper_current_cred(void)
+{
+	return current_cred();
+}
+
+/* RCU read lock held. */
+const struct cred *kq_helper___task_cred(struct task_struct *task)
+{
+	return __task_cred(task);
+}
+
+void kq_helper_spin_lock_nested(spinlock_t *lock, int subclass)
+{
+	spin_lock_nested(lock, subclass);
+}
+
+void kq_helper_tracepoint_synchronize_unregister(void)
+{
+	tracepoint_synchronize_unregister();
+}
+
+void kq_helper_INIT_DELAYED_WORK(struct delayed_work *work, work_func_t func)
+{
+	INIT_DELAYED_WORK(work, func);
+}
+
+bool kq_helper_mod_delayed_work(struct workqueue_struct *wq,
+				struct delayed_work *dwork, unsigned long delay)
+{
+	return mod_delayed_work(wq, dwork, delay);
 }

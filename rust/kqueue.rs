@@ -29,7 +29,7 @@
 //! watched file's wait-queue lock (`filter_fd.rs`), an fsnotify mark's spinlock
 //! (`kq_vnode.c`, whose own mutex `kq_vnode_mutex` nests inside `state`, taken by attach and
 //! detach).
-//! The process and signal filters' foreign locks are listed in `kq_proc.c` (bucket locks,
+//! The process and signal filters' foreign locks are listed in `proc_watch.rs` (bucket locks,
 //! a pid's wait-queue lock, siglock).
 //!
 //! # Ready list

@@ -13,7 +13,7 @@
 //! - `knote.rs`: knotes and their state;
 //! - `close_hook.rs`: the close() hook that removes a closed descriptor's knotes;
 //! - `filter.rs`: the filter interface; `filter_user.rs`, `filter_timer.rs`, `filter_fd.rs`,
-//!   `filter_vnode.rs` (with `kq_vnode.c`), `filter_proc.rs` (with `kq_proc.c`): the filters;
+//!   `filter_vnode.rs` (with `kq_vnode.c`), `filter_proc.rs` (with `proc_watch.rs`): the filters;
 //! - `uapi.rs`: the ABI mirror.
 
 #![crate_name = "kqueue"]
@@ -39,7 +39,10 @@ mod filter_user;
 mod filter_vnode;
 mod knote;
 mod kqueue;
+mod pid;
 mod poll_watch;
+mod probe;
+mod proc_watch;
 mod sync;
 mod sys;
 mod uapi;
