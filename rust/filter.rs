@@ -47,6 +47,17 @@ pub(crate) trait Filter: Sync {
     /// On error the knote is dropped unregistered; `detach` is not called.
     fn attach(&self, kn: &Arc<Knote>, kev: &KEvent) -> Result;
 
+    /// A knote this filter created outside the kqueue mutex (`Kqueue::queue_pending`) is now
+    /// registered. The kqueue mutex is held.
+    fn pending_registered(&self, _kn: &Arc<Knote>) {}
+
+    /// A knote this filter created outside the kqueue mutex could not be registered (its key
+    /// is taken); `origin` is the knote whose event created it, and `origin_registered` tells
+    /// whether it is still in the table. Detaches `kn`. The kqueue mutex is held.
+    fn pending_refused(&self, kn: &Arc<Knote>, _origin: &Arc<Knote>, _origin_registered: bool) {
+        self.detach(kn);
+    }
+
     /// Applies the change `kev` to the registered knote `kn` (FreeBSD's `f_touch`). `add`
     /// tells whether the change has `EV_ADD`; other changes (`EV_ENABLE`, a bare
     /// `NOTE_TRIGGER`, ...) reach it too.

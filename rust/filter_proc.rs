@@ -11,23 +11,24 @@
 //! before the child first runs. It creates the child's knote and watch right there (atomic
 //! context, so with `GFP_ATOMIC`), which guarantees that every fork, exec and exit of the
 //! child is seen, however quickly it happens. The knote cannot enter the kqueue's table from
-//! there (that needs the kqueue mutex): it waits on the kqueue's adoption list, inactive,
-//! until the next `kevent()` call on the kqueue registers it (`adopt`) and queues it, with
-//! `NOTE_CHILD` and `data` = the parent's pid. A blocked `kevent()` is woken for that. If
+//! there (that needs the kqueue mutex): it waits on the kqueue's pending list, inactive,
+//! until the next `kevent()` call on the kqueue registers it and queues it (`Kqueue::
+//! register_pending`, then `pending_registered`), with `NOTE_CHILD` and `data` = the parent's
+//! pid. A blocked `kevent()` is woken for that. If
 //! the child cannot be tracked (no memory, or the kqueue already has a knote with that
 //! ident), the parent's next event carries `NOTE_TRACKERR`.
 
 use kernel::{
     prelude::*,
-    rbtree::{RBTree, RBTreeNodeReservation},
+    rbtree::RBTreeNodeReservation,
     sync::{Arc, ArcBorrow},
 };
 
 use crate::accounting::Resource;
 use crate::filter::{Check, Filter};
 use crate::filter_fd;
-use crate::knote::{Knote, KnoteKey, KnoteState};
-use crate::kqueue::Kqueue;
+use crate::knote::{Knote, KnoteState};
+use crate::kqueue::PendingKnote;
 use crate::pid::Pid;
 use crate::proc_watch::{self, ChildBucket, Watch, WatchBox};
 use crate::uapi::*;
@@ -60,46 +61,6 @@ pub(crate) struct ProcState {
     ppid: i64,
     /// Created by `NOTE_TRACK`, not in its kqueue's table yet: never queued.
     unadopted: bool,
-}
-
-/// A child knote waiting to be registered in its kqueue (see the module comment).
-pub(crate) struct Adoption {
-    /// The child's knote, attached and inactive.
-    child: Arc<Knote>,
-    /// Its node in the knote table, allocated in advance.
-    node: RBTreeNodeReservation<KnoteKey, Arc<Knote>>,
-    /// The knote that tracked the parent, to flag `NOTE_TRACKERR` on.
-    parent: Arc<Knote>,
-}
-
-impl Adoption {
-    /// Detaches the child's knote: the kqueue is being released.
-    pub(crate) fn abandon(self) {
-        self.child.ops.detach(&self.child);
-    }
-}
-
-/// Registers the child knote of `a` in `knotes`, the table of `kq`, and queues it. The kqueue
-/// mutex is held.
-pub(crate) fn adopt(kq: &Kqueue, knotes: &mut RBTree<KnoteKey, Arc<Knote>>, a: Adoption) {
-    let key = a.child.key();
-    if knotes.get(&key).is_some() {
-        // An older knote has this ident (a process that exited without being reported, whose
-        // pid was reused): the child cannot be tracked.
-        a.child.ops.detach(&a.child);
-        let parent = a.parent.key();
-        if knotes
-            .get(&parent)
-            .is_some_and(|p| Arc::ptr_eq(p, &a.parent))
-        {
-            kq.activate(a.parent.as_arc_borrow(), |st| {
-                st.proc.fflags |= NOTE_TRACKERR
-            });
-        }
-        return;
-    }
-    knotes.insert(a.node.into_node(key, a.child.clone()));
-    kq.activate(a.child.as_arc_borrow(), |st| st.proc.unadopted = false);
 }
 
 /// `EVFILT_PROC` (ident = pid) or `EVFILT_PROCDESC` (ident = pidfd).
@@ -169,6 +130,21 @@ impl Filter for ProcFilter {
             proc_watch::watch_pid(kev.ident, ctx_of(kn))
         };
         attached(kn, w)
+    }
+
+    fn pending_registered(&self, kn: &Arc<Knote>) {
+        kn.kq()
+            .activate(kn.as_arc_borrow(), |st| st.proc.unadopted = false);
+    }
+
+    fn pending_refused(&self, kn: &Arc<Knote>, origin: &Arc<Knote>, origin_registered: bool) {
+        // An older knote has this ident (a process that exited without being reported, whose
+        // pid was reused): the child cannot be tracked.
+        self.detach(kn);
+        if origin_registered {
+            kn.kq()
+                .activate(origin.as_arc_borrow(), |st| st.proc.fflags |= NOTE_TRACKERR);
+        }
     }
 
     fn modify(&self, kn: &Arc<Knote>, kev: &KEvent, add: bool) -> Result {
@@ -442,16 +418,12 @@ fn track_child(
             ..Default::default()
         };
     });
-    let a = Adoption {
-        child: kn,
-        node,
-        parent: parent.into(),
-    };
-    if let Err(a) = kq.queue_adoption(a) {
+    if let Err(p) = kq.queue_pending(PendingKnote::new(kn, node, parent.into())) {
+        let child = p.knote;
         // Undo the watch, still in the same probe call (the bucket locks are held).
         let cw = {
             let mut rd = kq.ready_lock().lock();
-            a.child.state.access_mut(&mut rd).proc.watch.take()
+            child.state.access_mut(&mut rd).proc.watch.take()
         };
         if let Some(cw) = cw {
             // In the same probe call as `Watch::track`, with the locks still held.

@@ -76,7 +76,7 @@ impl KnoteState {
 /// # Invariants
 ///
 /// `kq` points to the kqueue that owns this knote. It is valid for as long as the knote is in
-/// that kqueue's table (or on its adoption list, see `filter_proc`), and callbacks reach the
+/// that kqueue's table (or on its pending list, `kqueue::PendingKnote`), and callbacks reach the
 /// knote only while it is.
 #[pin_data]
 pub(crate) struct Knote {

@@ -4,17 +4,21 @@
 //!
 //! # Locking
 //!
-//! Each kqueue has two locks. When both are held, they are taken in this order:
+//! Each kqueue has two main locks. When both are held, they are taken in this order:
 //!
 //! 1. `state` (mutex): the knote table and every change of a knote's configuration. `kevent()`
 //!    holds it while it applies changes and while it collects and copies out events, so changes
 //!    and scans of one kqueue are serialised. Waiting for events happens without it. User
 //!    memory is read and written under it (as `ep->mtx` in epoll).
-//! 2. `ready` (spinlock, interrupts disabled): the ready list, the `KnoteState` of every knote
-//!    and the adoption list (`filter_proc`). Filter callbacks take it in any context, hard
-//!    interrupts included (hrtimer expiry). It is held only for short sections that neither
-//!    sleep nor allocate (except the `GFP_ATOMIC` growth of the adoption list), and never
+//! 2. `ready` (spinlock, interrupts disabled): the ready list and the `KnoteState` of every
+//!    knote. Filter callbacks take it in any context, hard interrupts included (hrtimer
+//!    expiry). It is held only for short sections that neither sleep nor allocate, and never
 //!    across `hrtimer_cancel()`, which waits for a callback that may need it.
+//!
+//! A third lock, `pending` (spinlock, interrupts disabled), protects the list of knotes a
+//! filter's event source created outside the kqueue mutex ([`PendingKnote`]). It is a leaf:
+//! nothing is taken under it, and it is held only to push or take the whole list (the push may
+//! grow the list with `GFP_ATOMIC`).
 //!
 //! The wait queue (`waker`) has its own lock; wake-ups happen after `ready` has been released,
 //! so the kqueue's locks never nest inside a wait-queue lock of its own. A knote activated from
@@ -61,7 +65,6 @@ use crate::close_hook;
 use crate::fdtable;
 use crate::filter::{self, Check};
 use crate::filter_fd;
-use crate::filter_proc::{self, Adoption};
 use crate::knote::{Knote, KnoteKey, KnoteState};
 use crate::uapi::*;
 use crate::waker::Waker;
@@ -88,9 +91,9 @@ fn filter_name(filter: i16) -> &'static str {
     }
 }
 
-/// Children tracked by `NOTE_TRACK` that may wait for registration (`Kqueue::queue_adoption`);
-/// beyond that the parent's event carries `NOTE_TRACKERR`.
-const MAX_ADOPTIONS: usize = 1024;
+/// Knotes that may wait for registration on a kqueue's pending list (`Kqueue::queue_pending`);
+/// beyond that the filter is told the knote was refused.
+const MAX_PENDING: usize = 1024;
 
 /// Knotes a `kevent()` call examines for closed descriptors the close hook does not see
 /// (`Kqueue::sweep`).
@@ -126,9 +129,34 @@ pub(crate) struct ReadyState {
     list: List<Knote, 0>,
     /// Number of knotes in `list`, mirrored in `Kqueue::queued`.
     len: usize,
-    /// Knotes `NOTE_TRACK` created for new child processes, to register (`adopt`). Its
-    /// length is mirrored in `Kqueue::adopting`.
-    adopt: KVec<Adoption>,
+}
+
+/// A knote a filter's event source created outside the kqueue mutex (`NOTE_TRACK` creates one
+/// for each new child process, in the fork probe), waiting on its kqueue's pending list until
+/// the next `kevent()` call, or a collection, registers it.
+pub(crate) struct PendingKnote {
+    /// The new knote, attached and inactive.
+    pub(crate) knote: Arc<Knote>,
+    /// Its node in the knote table, allocated in advance.
+    node: RBTreeNodeReservation<KnoteKey, Arc<Knote>>,
+    /// The knote whose event created it.
+    pub(crate) origin: Arc<Knote>,
+}
+
+impl PendingKnote {
+    /// A knote to register later, with its table node reserved in advance
+    /// (`RBTreeNodeReservation::new`).
+    pub(crate) fn new(
+        knote: Arc<Knote>,
+        node: RBTreeNodeReservation<KnoteKey, Arc<Knote>>,
+        origin: Arc<Knote>,
+    ) -> Self {
+        Self {
+            knote,
+            node,
+            origin,
+        }
+    }
 }
 
 impl ReadyState {
@@ -228,8 +256,11 @@ pub(crate) struct Kqueue {
     /// Length of the ready list: written under the ready lock, read locklessly to skip the
     /// lock when nothing is queued. A knote is counted before the wake-up that announces it.
     queued: AtomicUsize,
-    /// Length of the adoption list, kept like `queued`.
-    adopting: AtomicUsize,
+    /// Knotes created outside the kqueue mutex, to register (`register_pending`).
+    #[pin]
+    pending: SpinLockIrq<KVec<PendingKnote>>,
+    /// Length of `pending`, kept like `queued`.
+    npending: AtomicUsize,
     /// Registered knotes whose ident is a descriptor and whose close the close hook does not
     /// see (the ones the sweep looks for). Written under the kqueue mutex, read locklessly by
     /// the idle fast path of `kevent()`.
@@ -258,7 +289,6 @@ impl Kqueue {
                     ReadyState {
                         list: List::new(),
                         len: 0,
-                        adopt: KVec::new()
                     },
                     "kqueue::ready"
                 ),
@@ -266,7 +296,8 @@ impl Kqueue {
                 owner: OwnerPid::current(),
                 closed: AtomicBool::new(false),
                 queued: AtomicUsize::new(0),
-                adopting: AtomicUsize::new(0),
+                pending <- new_spinlock_irq!(KVec::new(), "kqueue::pending"),
+                npending: AtomicUsize::new(0),
                 unhooked: AtomicUsize::new(0),
                 stale_hint: AtomicBool::new(false),
             }),
@@ -289,35 +320,51 @@ impl Kqueue {
         self.waker.wake_all();
     }
 
-    /// Puts a knote created by `NOTE_TRACK` on the adoption list and wakes a waiter, which
-    /// registers it. Atomic context; gives `a` back if there is no memory, or if
-    /// `MAX_ADOPTIONS` children are already waiting (an owner that does not call `kevent()`
-    /// while its processes fork must not pin unbounded memory).
-    pub(crate) fn queue_adoption(&self, a: Adoption) -> Result<(), Adoption> {
+    /// Puts `p` on the pending list and wakes a waiter, which registers it. Any context; gives
+    /// `p` back if there is no memory, or if `MAX_PENDING` knotes already wait (an owner that
+    /// does not call `kevent()` while its processes fork must not pin unbounded memory).
+    pub(crate) fn queue_pending(&self, p: PendingKnote) -> Result<(), PendingKnote> {
         {
-            let mut rd = self.ready.lock();
-            if rd.adopt.len() >= MAX_ADOPTIONS || rd.adopt.reserve(1, GFP_ATOMIC).is_err() {
-                return Err(a);
+            let mut list = self.pending.lock();
+            if list.len() >= MAX_PENDING || list.reserve(1, GFP_ATOMIC).is_err() {
+                return Err(p);
             }
-            rd.adopt.push_within_capacity(a).map_err(|e| e.0)?;
-            self.adopting.store(rd.adopt.len(), Ordering::Relaxed);
+            list.push_within_capacity(p).map_err(|e| e.0)?;
+            self.npending.store(list.len(), Ordering::Relaxed);
         }
         self.wake();
         Ok(())
     }
 
-    /// Registers the knotes on the adoption list. The kqueue mutex is held.
-    fn adopt(&self, st: &mut KqState) {
-        if self.adopting.load(Ordering::Relaxed) == 0 {
+    /// Takes the whole pending list.
+    fn take_pending(&self) -> KVec<PendingKnote> {
+        let mut list = self.pending.lock();
+        self.npending.store(0, Ordering::Relaxed);
+        core::mem::take(&mut *list)
+    }
+
+    /// Registers the knotes on the pending list, and queues them. A knote whose key is taken
+    /// (an older knote has the same ident) is refused: its filter detaches it and may tell the
+    /// knote that created it, if that one is still registered. The kqueue mutex is held.
+    fn register_pending(&self, st: &mut KqState) {
+        if self.npending.load(Ordering::Relaxed) == 0 {
             return;
         }
-        let pending = {
-            let mut rd = self.ready.lock();
-            self.adopting.store(0, Ordering::Relaxed);
-            core::mem::take(&mut rd.adopt)
-        };
-        for a in pending {
-            filter_proc::adopt(self, &mut st.knotes, a);
+        for p in self.take_pending() {
+            let key = p.knote.key();
+            if st.knotes.get(&key).is_some() {
+                let origin_key = p.origin.key();
+                let origin_registered = st
+                    .knotes
+                    .get(&origin_key)
+                    .is_some_and(|o| Arc::ptr_eq(o, &p.origin));
+                p.knote
+                    .ops
+                    .pending_refused(&p.knote, &p.origin, origin_registered);
+                continue;
+            }
+            st.knotes.insert(p.node.into_node(key, p.knote.clone()));
+            p.knote.ops.pending_registered(&p.knote);
         }
     }
 
@@ -439,7 +486,7 @@ impl Kqueue {
         // skipping it is as if that section had run just before a concurrent activation.
         let idle = nchanges == 0
             && self.queued.load(Ordering::Relaxed) == 0
-            && self.adopting.load(Ordering::Relaxed) == 0
+            && self.npending.load(Ordering::Relaxed) == 0
             && !self.needs_sweep();
         if idle && (nevents == 0 || timeout == Some(0)) {
             return Ok(0);
@@ -449,7 +496,7 @@ impl Kqueue {
         // list; the mutex is dropped only to sleep.
         let mut st = self.state.lock();
         // Children tracked since the last call are known before any change names them.
-        self.adopt(&mut st);
+        self.register_pending(&mut st);
         let mut room = nevents;
         let mut nerrors = 0isize;
         for _ in 0..nchanges {
@@ -732,7 +779,7 @@ impl Kqueue {
         out: &mut UserSliceWriter,
         max: usize,
     ) -> Result<usize> {
-        self.adopt(&mut st);
+        self.register_pending(&mut st);
         let mut total = 0usize;
         let mut again = List::<Knote, 0>::new();
         let mut nagain = 0usize;
@@ -892,7 +939,7 @@ impl Kqueue {
             if self.closed.load(Ordering::Acquire) {
                 break Err(EBADF);
             }
-            if self.queued.load(Ordering::Relaxed) > 0 || self.adopting.load(Ordering::Relaxed) > 0
+            if self.queued.load(Ordering::Relaxed) > 0 || self.npending.load(Ordering::Relaxed) > 0
             {
                 break Ok(true);
             }
@@ -933,7 +980,7 @@ impl Kqueue {
         // visible before we look at the ready list, so an activation either sees us or we
         // see its knote.
         barrier::smp_mb(barrier::Full);
-        if self.queued.load(Ordering::Relaxed) == 0 && self.adopting.load(Ordering::Relaxed) == 0 {
+        if self.queued.load(Ordering::Relaxed) == 0 && self.npending.load(Ordering::Relaxed) == 0 {
             0
         } else {
             bindings::POLLIN | bindings::POLLRDNORM
@@ -1029,19 +1076,15 @@ impl Kqueue {
             // Not the last references: `knotes` still holds one of each.
             while rd.pop(&self.queued).is_some() {}
         }
-        // Children tracked but not registered. Each came from a watch detached above or in
-        // an earlier round, so the list runs dry.
+        // Knotes created but not registered. Each came from an event source detached above or
+        // in an earlier round, so the list runs dry.
         loop {
-            let pending = {
-                let mut rd = self.ready.lock();
-                self.adopting.store(0, Ordering::Relaxed);
-                core::mem::take(&mut rd.adopt)
-            };
+            let pending = self.take_pending();
             if pending.is_empty() {
                 break;
             }
-            for a in pending {
-                a.abandon();
+            for p in pending {
+                p.knote.ops.detach(&p.knote);
             }
         }
         drop(st);
