@@ -199,9 +199,8 @@ impl MarkState {
 ///
 /// # Invariants
 ///
-/// `inode`, if set, is the inode the mark was created for. The mark is attached to it, or was:
-/// `inode` is only dereferenced by the handler, for an event on the mark, when fsnotify holds
-/// the inode.
+/// `inode`, if set, is the inode the mark was created for and added to (a mark never moves to
+/// another object). It is dereferenced only by the handler, for an event on that inode.
 #[pin_data]
 struct VMark {
     inode: Option<NonNull<bindings::inode>>,
@@ -246,10 +245,14 @@ impl VMark {
         })
     }
 
-    /// The notes an event on the inode of this inode mark means. Writes and reads come with
-    /// the file as data; a change of attributes (`notify_change`: truncate, utimes, ...) with
-    /// the dentry, a link count change with the inode.
-    fn notes(
+    /// The notes an event on `inode`, the inode of an inode mark whose state is `st`, means.
+    /// Writes and reads come with the file as data; a change of attributes (`notify_change`:
+    /// truncate, utimes, ...) with the dentry, a link count change with the inode.
+    ///
+    /// # Safety
+    ///
+    /// `inode` is a live inode.
+    unsafe fn notes(
         inode: *const bindings::inode,
         st: &mut MarkState,
         mask: u32,
@@ -257,7 +260,7 @@ impl VMark {
         cookie: u32,
     ) -> u32 {
         let mut notes = 0;
-        // SAFETY: By the type invariant the handler may look at the inode (our caller).
+        // SAFETY: The caller guarantees that the inode is live.
         let dir = is_dir(unsafe { (*inode).i_mode });
         if mask & (sys::FS_MODIFY | sys::FS_ATTRIB) != 0 && !dir {
             // SAFETY: As above.
@@ -330,10 +333,17 @@ impl VMark {
         notes
     }
 
-    /// An event on the inode of this inode mark; `mask` only has the events the mark wants.
-    fn inode_event(&self, inode: NonNull<bindings::inode>, mask: u32, event: &Event<'_>) {
+    /// An event on `inode`, the inode of this inode mark; `mask` only has the events the mark
+    /// wants.
+    ///
+    /// # Safety
+    ///
+    /// `inode` is a live inode.
+    unsafe fn inode_event(&self, inode: NonNull<bindings::inode>, mask: u32, event: &Event<'_>) {
         let mut st = self.state.lock();
-        let notes = Self::notes(inode.as_ptr(), &mut st, mask, event.is_io(), event.cookie());
+        // SAFETY: The caller guarantees that the inode is live.
+        let notes =
+            unsafe { Self::notes(inode.as_ptr(), &mut st, mask, event.is_io(), event.cookie()) };
         if notes != 0 {
             deliver(&st.watches, notes, mask & sys::FS_UNMOUNT != 0);
         }
@@ -380,7 +390,10 @@ impl MarkData for VMark {
         // Only our own marks are passed; parents are never selected.
         if let Some(vm) = inode_mark {
             if let Some(inode) = vm.inode {
-                vm.inode_event(inode, event.mask() & vm.mask(), event);
+                // SAFETY: By the `VMark` invariant `inode` is the inode the mark was added to: a
+                // mark in `inode_mark` is there for an event on that inode (or an entry of it),
+                // which the caller of fsnotify holds until the handler returns.
+                unsafe { vm.inode_event(inode, event.mask() & vm.mask(), event) };
             }
         }
         if let Some(sb) = sb_mark {
