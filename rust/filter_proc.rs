@@ -26,6 +26,7 @@ use kernel::{
     sync::{Arc, ArcBorrow},
 };
 
+use crate::accounting::Resource;
 use crate::filter::{Check, Filter};
 use crate::filter_fd;
 use crate::knote::{Knote, KnoteKey, KnoteState};
@@ -472,7 +473,8 @@ unsafe fn track_child(
         }
     };
     // Atomic context (see the module comment): the child must be watched before it runs.
-    let kn = Knote::new_with(kq, &PROC, &kev, GFP_ATOMIC)?;
+    let charge = parent.charge_another(Resource::Knote)?;
+    let kn = Knote::new_with(kq, &PROC, &kev, charge, GFP_ATOMIC)?;
     let node = RBTreeNodeReservation::new(GFP_ATOMIC)?;
     // SAFETY: We run inside the fork probe with the bucket locks held, `w` is the parent's
     // live watch and `child` a live pid (the function's contract). `kn` outlives the new

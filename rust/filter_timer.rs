@@ -11,7 +11,9 @@
 //! Live timers are limited per user (`max_user_timers`), as FreeBSD limits callouts: creating a
 //! timer beyond the limit is `ENOMEM`.
 
-use kernel::{bindings, prelude::*, sync::Arc, sync::ArcBorrow, task::Task, types::Opaque};
+use kernel::{bindings, prelude::*, sync::Arc, sync::ArcBorrow, types::Opaque};
+
+use crate::accounting::{Charge, Resource};
 
 use crate::filter::Filter;
 use crate::knote::{Knote, KnoteState};
@@ -33,8 +35,8 @@ pub(crate) struct TimerFilter;
 pub(crate) struct TimerState {
     /// Period in nanoseconds; 0 for a one-shot timer.
     period_ns: i64,
-    /// The uid charged for this timer, once `attach` succeeded.
-    uid: Option<u32>,
+    /// The user's charge for this timer, once `attach` succeeded.
+    charge: Option<Charge>,
 }
 
 /// A validated timer registration.
@@ -92,51 +94,6 @@ pub(crate) fn parse(fflags: u32, data: i64, oneshot: bool) -> Result<TimerSpec> 
     })
 }
 
-kernel::sync::global_lock! {
-    // SAFETY: `init` is called in the module initializer, before any kqueue exists.
-    unsafe(uninit) static TIMER_USERS: Mutex<KVec<(u32, u32)>> = KVec::new();
-}
-
-/// Initialises the per-user timer accounting. Called once, from module init.
-pub(crate) fn init() {
-    // SAFETY: Called once, before the device is registered.
-    unsafe { TIMER_USERS.init() };
-}
-
-/// Frees the accounting's buffer. Called from module exit, when no timer is left.
-pub(crate) fn fini() {
-    *TIMER_USERS.lock() = KVec::new();
-}
-
-/// Counts one more timer for `uid`, or `ENOMEM` beyond the limit.
-fn charge(uid: u32) -> Result {
-    let max = crate::module_parameters::max_user_timers.value();
-    let mut users = TIMER_USERS.lock();
-    if let Some(entry) = users.iter_mut().find(|(u, _)| *u == uid) {
-        if entry.1 >= max {
-            return Err(ENOMEM);
-        }
-        entry.1 += 1;
-        return Ok(());
-    }
-    if max == 0 {
-        return Err(ENOMEM);
-    }
-    users.push((uid, 1), GFP_KERNEL)?;
-    Ok(())
-}
-
-/// Gives back a timer charged to `uid`.
-fn uncharge(uid: u32) {
-    let mut users = TIMER_USERS.lock();
-    if let Some(i) = users.iter().position(|(u, _)| *u == uid) {
-        users[i].1 -= 1;
-        if users[i].1 == 0 {
-            users.retain(|(_, n)| *n != 0);
-        }
-    }
-}
-
 /// The hrtimer callback. Hard interrupt context.
 ///
 /// # Safety
@@ -192,25 +149,16 @@ fn cancel(kn: &Knote) {
     unsafe { bindings::hrtimer_cancel(kn.timer.get()) };
 }
 
-/// The real uid of the current task, for accounting: the kernel's own value (`kuid_t`), the
-/// same in every user namespace, so that a new namespace gives no new quota.
-fn current_uid() -> u32 {
-    // SAFETY: `current` is valid in process context, where `attach` runs.
-    let task = unsafe { Task::current() };
-    task.uid().into_raw().val
-}
-
 impl Filter for TimerFilter {
     fn attach(&self, kn: &Arc<Knote>, kev: &KEvent) -> Result {
         let spec = parse(kev.fflags, kev.data, kev.flags & EV_ONESHOT != 0)?;
-        let uid = current_uid();
-        charge(uid)?;
+        let charge = Charge::current(Resource::Timer)?;
         {
             let mut rd = kn.kq().ready_lock().lock();
             let st = kn.state.access_mut(&mut rd);
             st.timer = TimerState {
                 period_ns: spec.period_ns,
-                uid: Some(uid),
+                charge: Some(charge),
             };
         }
         start(kn, &spec);
@@ -242,13 +190,12 @@ impl Filter for TimerFilter {
 
     fn detach(&self, kn: &Knote) {
         cancel(kn);
-        let uid = {
+        // The charge is given back outside the ready lock.
+        let charge = {
             let mut rd = kn.kq().ready_lock().lock();
-            kn.state.access_mut(&mut rd).timer.uid.take()
+            kn.state.access_mut(&mut rd).timer.charge.take()
         };
-        if let Some(uid) = uid {
-            uncharge(uid);
-        }
+        drop(charge);
     }
 
     fn check_under_ready_lock(&self) -> bool {

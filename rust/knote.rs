@@ -19,6 +19,7 @@ use kernel::{
     types::Opaque,
 };
 
+use crate::accounting::{Charge, Resource};
 use crate::filter::Filter;
 use crate::kqueue::{Kqueue, ReadyState};
 use crate::uapi::{KEvent, EV_ACTIONS, EV_DISABLE};
@@ -112,6 +113,8 @@ pub(crate) struct Knote {
     /// While `closing`: the task work that removes the knote.
     #[pin]
     pub(crate) close_work: Opaque<bindings::callback_head>,
+    /// The registering user's charge for this knote (`max_user_knotes`).
+    charge: Charge,
 }
 
 // SAFETY: The fields that are not `Send` are the `kq` pointer, whose kqueue is `Sync` and
@@ -131,15 +134,19 @@ impl_list_item! {
 
 impl Knote {
     /// Allocates a knote for `kev` in `kq`. The filter's `attach` has not run yet.
+    /// The knote is charged to the current task's user. Process context.
     pub(crate) fn new(kq: &Kqueue, ops: &'static dyn Filter, kev: &KEvent) -> Result<Arc<Self>> {
-        Self::new_with(kq, ops, kev, GFP_KERNEL_ACCOUNT)
+        let charge = Charge::current(Resource::Knote)?;
+        Self::new_with(kq, ops, kev, charge, GFP_KERNEL_ACCOUNT)
     }
 
-    /// `new` with allocation flags `gfp` (`NOTE_TRACK` creates knotes in atomic context).
+    /// `new` with a given charge and allocation flags `gfp` (`NOTE_TRACK` creates knotes in
+    /// atomic context, charged to the user of the knote that tracks).
     pub(crate) fn new_with(
         kq: &Kqueue,
         ops: &'static dyn Filter,
         kev: &KEvent,
+        charge: Charge,
         gfp: kernel::alloc::Flags,
     ) -> Result<Arc<Self>> {
         let state = KnoteState {
@@ -169,6 +176,7 @@ impl Knote {
                 closing: AtomicBool::new(false),
                 close_kq: AtomicPtr::new(core::ptr::null_mut()),
                 close_work: Opaque::uninit(),
+                charge,
             }),
             gfp,
         )
@@ -194,6 +202,11 @@ impl Knote {
             filter: self.filter,
             ..Default::default()
         }
+    }
+
+    /// One more unit of `res` for the user this knote is charged to (any context).
+    pub(crate) fn charge_another(&self, res: Resource) -> Result<Charge> {
+        self.charge.another(res)
     }
 
     /// The key of this knote in its kqueue's table.

@@ -28,6 +28,7 @@ use kernel::{
     uaccess::{UserPtr, UserSlice},
 };
 
+mod accounting;
 mod close_hook;
 mod filter;
 mod filter_fd;
@@ -55,6 +56,14 @@ module! {
         max_user_timers: u32 {
             default: 4096,
             description: "Maximum number of live EVFILT_TIMER timers per user",
+        },
+        max_user_knotes: u32 {
+            default: 1048576,
+            description: "Maximum number of knotes (of every filter) per user",
+        },
+        max_user_vnode_watches: u32 {
+            default: 65536,
+            description: "Maximum number of EVFILT_VNODE knotes and EVFILT_READ knotes on regular files per user",
         },
         max_user_proc_watches: u32 {
             default: 8192,
@@ -219,7 +228,7 @@ unsafe impl Send for KqueueModule {}
 
 impl kernel::Module for KqueueModule {
     fn init(_module: &'static ThisModule) -> Result<Self> {
-        filter_timer::init();
+        accounting::init();
         kqueue::init();
         close_hook::init();
         filter_proc::init().inspect_err(|_| close_hook::fini())?;
@@ -256,10 +265,10 @@ impl Drop for KqueueModule {
         unsafe { bindings::misc_deregister(self.misc.get()) };
         // Statics are never dropped: give back the buffers of the global registries.
         kqueue::fini();
-        filter_timer::fini();
         filter_vnode::fini();
         filter_proc::fini();
         close_hook::fini();
+        accounting::fini();
         // SAFETY: No kqueue is left: no file reference is handed to the deferred-put work.
         unsafe { glue::kq_glue_exit() };
     }
