@@ -73,6 +73,7 @@ use kernel::{
     sync::{aref::ARef, Arc, GlobalGuard, GlobalLockedBy, SpinLockIrq, UniqueArc},
 };
 
+use crate::accounting::{Charge, Resource};
 use crate::filter::Filter;
 use crate::filter_fd::fd_of;
 use crate::fsnotify::{Event, Group, GroupOwner, Mark, MarkData, MarkRef, Object};
@@ -435,6 +436,8 @@ pub(crate) struct Watch {
     /// What the descriptor referred to; compared, never dereferenced.
     file: usize,
     inode: usize,
+    /// The knote's user's charge for this watch (`max_user_vnode_watches`).
+    _charge: Charge,
 }
 
 impl_list_arc_safe! {
@@ -654,6 +657,8 @@ impl VnodeWatch {
         }
         // SAFETY: As above; the file holds its inode.
         let inode = NonNull::new(unsafe { sys::file_inode(file) }).ok_or(EINVAL)?;
+        // Charged to the knote's user: the task registering it.
+        let charge = kn.charge_another(Resource::VnodeWatch)?;
         let slot = UniqueArc::<Watch>::new_uninit(GFP_KERNEL_ACCOUNT)?;
         let mut g = MARKS.lock();
         let group = g.as_ref().ok_or(ENODEV)?.clone();
@@ -667,6 +672,7 @@ impl VnodeWatch {
             interest: AtomicU32::new(interest),
             file: file as usize,
             inode: inode.as_ptr() as usize,
+            _charge: charge,
         }));
         let (on_inode, on_sb) =
             ListArc::<Watch, WATCHES>::pair_from_pin_unique::<SB_WATCHES>(watch);
@@ -771,7 +777,8 @@ pub(crate) static VNODE: VnodeFilter = VnodeFilter;
 
 /// Watches the regular file `file` for writes on behalf of the `EVFILT_READ` knote `kn`, so
 /// that the knote is woken when the file grows (regular files have no wait queue to hook).
-/// `None` if the file's filesystem cannot be watched (it then has no growth wake-up).
+/// `None` if the file's filesystem cannot be watched (it then has no growth wake-up), or if the
+/// user is at `max_user_vnode_watches`.
 ///
 /// # Safety
 ///
