@@ -123,6 +123,11 @@ const SB_DIRS: u32 = sys::FS_DELETE;
 const SB_NOUSER: c_ulong = 1 << 31;
 
 kernel::sync::global_lock! {
+    /// The module's fsnotify group (`None` before `init` and after `fini`), and the mutex that
+    /// serialises creating, finding and destroying marks and protects every mark's `users`
+    /// (see "Lifetime" above). It nests inside the kqueue mutex and outside fsnotify's locks
+    /// and the marks' spinlocks. The group is in an `Arc` so that an attach can hold it while it
+    /// changes `users` through the guard.
     // SAFETY: `init` initialises it in module init, before any kqueue exists.
     unsafe(uninit) static MARKS: Mutex<Option<Arc<GroupOwner<VMark>>>> = None;
 }
