@@ -29,10 +29,6 @@ pub(crate) enum Resource {
     ProcWatch = 2,
     /// `EVFILT_VNODE` watches and `EVFILT_READ` watches of regular files' growth
     /// (`max_user_vnode_watches`).
-    #[cfg_attr(
-        not(CONFIG_KUNIT),
-        expect(dead_code, reason = "charged once filter_vnode.rs is in Rust")
-    )]
     VnodeWatch = 3,
 }
 

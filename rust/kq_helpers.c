@@ -9,10 +9,13 @@
 #include <linux/cred.h>
 #include <linux/fdtable.h>
 #include <linux/fprobe.h>
+#include <linux/fs.h>
+#include <linux/fsnotify_backend.h>
 #include <linux/irq_work.h>
 #include <linux/pid.h>
 #include <linux/pipe_fs_i.h>
 #include <linux/poll.h>
+#include <linux/refcount.h>
 #include <linux/sched/signal.h>
 #include <linux/spinlock.h>
 #include <linux/tracepoint.h>
@@ -188,4 +191,43 @@ bool kq_helper_mod_delayed_work(struct workqueue_struct *wq,
 				struct delayed_work *dwork, unsigned long delay)
 {
 	return mod_delayed_work(wq, dwork, delay);
+}
+
+struct fsnotify_mark *
+kq_helper_fsnotify_iter_inode_mark(struct fsnotify_iter_info *iter)
+{
+	return fsnotify_iter_inode_mark(iter);
+}
+
+struct fsnotify_mark *
+kq_helper_fsnotify_iter_sb_mark(struct fsnotify_iter_info *iter)
+{
+	return fsnotify_iter_sb_mark(iter);
+}
+
+struct inode *kq_helper_fsnotify_data_inode(const void *data,
+					    int data_type)
+{
+	return fsnotify_data_inode(data, data_type);
+}
+
+struct fs_error_report *kq_helper_fsnotify_data_error_report(const void *data,
+							    int data_type)
+{
+	return fsnotify_data_error_report(data, data_type);
+}
+
+unsigned int kq_helper_refcount_read(const refcount_t *r)
+{
+	return refcount_read(r);
+}
+
+struct inode *kq_helper_file_inode(const struct file *f)
+{
+	return file_inode(f);
+}
+
+struct mnt_idmap *kq_helper_file_mnt_idmap(const struct file *f)
+{
+	return file_mnt_idmap(f);
 }

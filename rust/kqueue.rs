@@ -31,8 +31,8 @@
 //!
 //! Filters' event sources take `ready` inside their own locks, never the other way round: a
 //! watched file's wait-queue lock (`filter_fd.rs`), an fsnotify mark's spinlock
-//! (`kq_vnode.c`, whose own mutex `kq_vnode_mutex` nests inside `state`, taken by attach and
-//! detach).
+//! (`filter_vnode.rs`, whose global mutex `MARKS` nests inside `state`, taken by attach, modify
+//! and detach).
 //! The process and signal filters' foreign locks are listed in `proc_watch.rs` (bucket locks,
 //! a pid's wait-queue lock, siglock).
 //!

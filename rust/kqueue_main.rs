@@ -13,7 +13,8 @@
 //! - `knote.rs`: knotes and their state;
 //! - `close_hook.rs`: the close() hook that removes a closed descriptor's knotes;
 //! - `filter.rs`: the filter interface; `filter_user.rs`, `filter_timer.rs`, `filter_fd.rs`,
-//!   `filter_vnode.rs` (with `kq_vnode.c`), `filter_proc.rs` (with `proc_watch.rs`): the filters;
+//!   `filter_vnode.rs`, `filter_proc.rs` (with `proc_watch.rs`): the filters;
+//! - `fsnotify.rs`: fsnotify groups and marks, for `filter_vnode.rs`;
 //! - `uapi.rs`: the ABI mirror.
 
 #![crate_name = "kqueue"]
@@ -37,6 +38,7 @@ mod filter_proc;
 mod filter_timer;
 mod filter_user;
 mod filter_vnode;
+mod fsnotify;
 mod knote;
 mod kqueue;
 mod pid;
