@@ -29,6 +29,44 @@ pub(crate) enum FilterState {
     Timer(crate::filter_timer::TimerState),
     /// `EVFILT_READ`, `EVFILT_WRITE`, `EVFILT_EMPTY`: the hook on the file, while attached.
     Fd(crate::filter_fd::FdWatch),
+    /// `EVFILT_VNODE`.
+    Vnode(crate::filter_vnode::VnodeState),
+    /// `EVFILT_PROC`, `EVFILT_PROCDESC`, `EVFILT_SIGNAL`.
+    Proc(crate::filter_proc::ProcState),
+}
+
+impl FilterState {
+    /// The `EVFILT_VNODE` state, if this is one.
+    pub(crate) fn vnode(&self) -> Option<&crate::filter_vnode::VnodeState> {
+        match self {
+            Self::Vnode(v) => Some(v),
+            _ => None,
+        }
+    }
+
+    /// See `vnode`.
+    pub(crate) fn vnode_mut(&mut self) -> Option<&mut crate::filter_vnode::VnodeState> {
+        match self {
+            Self::Vnode(v) => Some(v),
+            _ => None,
+        }
+    }
+
+    /// The process or signal state, if this is one.
+    pub(crate) fn proc(&self) -> Option<&crate::filter_proc::ProcState> {
+        match self {
+            Self::Proc(p) => Some(p),
+            _ => None,
+        }
+    }
+
+    /// See `proc`.
+    pub(crate) fn proc_mut(&mut self) -> Option<&mut crate::filter_proc::ProcState> {
+        match self {
+            Self::Proc(p) => Some(p),
+            _ => None,
+        }
+    }
 }
 
 /// What `Filter::check` decided.
@@ -46,6 +84,13 @@ pub(crate) trait Filter: Sync {
     /// Validates the registration `kev` and connects the new knote `kn` to its event source.
     /// On error the knote is dropped unregistered; `detach` is not called.
     fn attach(&self, kn: &Arc<Knote>, kev: &KEvent) -> Result;
+
+    /// The state a new knote of this filter starts with. A filter whose callbacks update their
+    /// own state in place (vnode, proc) returns its variant, so that it is there from the
+    /// start and for the knote's whole life.
+    fn new_state(&self) -> FilterState {
+        FilterState::None
+    }
 
     /// A knote this filter created outside the kqueue mutex (`Kqueue::queue_pending`) is now
     /// registered. The kqueue mutex is held.

@@ -25,7 +25,7 @@ use kernel::{
 };
 
 use crate::accounting::Resource;
-use crate::filter::{Check, Filter};
+use crate::filter::{Check, Filter, FilterState};
 use crate::filter_fd;
 use crate::knote::{Knote, KnoteState};
 use crate::kqueue::PendingKnote;
@@ -85,8 +85,13 @@ fn ctx_of(kn: &Arc<Knote>) -> *const Knote {
 /// Stores the new watch `w` (or the error it is) in `kn`'s state.
 fn attached(kn: &Arc<Knote>, w: Result<WatchBox>) -> Result {
     let w = w?;
-    kn.kq()
-        .activate(kn.as_arc_borrow(), |st| st.proc.watch = Some(w));
+    kn.kq().activate(kn.as_arc_borrow(), |st| {
+        // The knote has its state from the start (`new_state`), so `w` is never dropped
+        // here, under the ready lock.
+        if let Some(p) = st.fstate.proc_mut() {
+            p.watch = Some(w);
+        }
+    });
     Ok(())
 }
 
@@ -94,7 +99,11 @@ fn attached(kn: &Arc<Knote>, w: Result<WatchBox>) -> Result {
 fn detach_watch(kn: &Knote) {
     let w = {
         let mut rd = kn.kq().ready_lock().lock();
-        kn.state.access_mut(&mut rd).proc.watch.take()
+        kn.state
+            .access_mut(&mut rd)
+            .fstate
+            .proc_mut()
+            .and_then(|p| p.watch.take())
     };
     // Dropping it unhooks it, outside the ready lock (process context).
     drop(w);
@@ -117,6 +126,10 @@ fn proc_report(p: &ProcState) -> (u32, i64, bool) {
 }
 
 impl Filter for ProcFilter {
+    fn new_state(&self) -> FilterState {
+        FilterState::Proc(ProcState::default())
+    }
+
     fn attach(&self, kn: &Arc<Knote>, kev: &KEvent) -> Result {
         if kev.fflags & !self.fflags() != 0 {
             return Err(EINVAL);
@@ -133,8 +146,11 @@ impl Filter for ProcFilter {
     }
 
     fn pending_registered(&self, kn: &Arc<Knote>) {
-        kn.kq()
-            .activate(kn.as_arc_borrow(), |st| st.proc.unadopted = false);
+        kn.kq().activate(kn.as_arc_borrow(), |st| {
+            if let Some(p) = st.fstate.proc_mut() {
+                p.unadopted = false;
+            }
+        });
     }
 
     fn pending_refused(&self, kn: &Arc<Knote>, origin: &Arc<Knote>, origin_registered: bool) {
@@ -142,8 +158,11 @@ impl Filter for ProcFilter {
         // pid was reused): the child cannot be tracked.
         self.detach(kn);
         if origin_registered {
-            kn.kq()
-                .activate(origin.as_arc_borrow(), |st| st.proc.fflags |= NOTE_TRACKERR);
+            kn.kq().activate(origin.as_arc_borrow(), |st| {
+                if let Some(p) = st.fstate.proc_mut() {
+                    p.fflags |= NOTE_TRACKERR;
+                }
+            });
         }
     }
 
@@ -163,11 +182,16 @@ impl Filter for ProcFilter {
     }
 
     fn active(&self, st: &KnoteState) -> bool {
-        !st.proc.unadopted && (st.proc.fflags != 0 || st.proc.exited)
+        st.fstate
+            .proc()
+            .is_some_and(|p| !p.unadopted && (p.fflags != 0 || p.exited))
     }
 
     fn report(&self, st: &KnoteState, ev: &mut KEvent) {
-        let (fflags, data, eof) = proc_report(&st.proc);
+        let Some(p) = st.fstate.proc() else {
+            return;
+        };
+        let (fflags, data, eof) = proc_report(p);
         ev.fflags = fflags;
         ev.data = data;
         if eof {
@@ -176,7 +200,9 @@ impl Filter for ProcFilter {
     }
 
     fn consume(&self, st: &mut KnoteState, ev: &KEvent) {
-        st.proc.fflags &= !ev.fflags;
+        if let Some(p) = st.fstate.proc_mut() {
+            p.fflags &= !ev.fflags;
+        }
     }
 
     fn check(&self, kn: &Knote, ev: &mut KEvent) -> Check {
@@ -192,7 +218,7 @@ impl Filter for ProcFilter {
         if !self.active(st) {
             return Check::Skip;
         }
-        if st.proc.fflags == 0 {
+        if st.fstate.proc().map_or(0, |p| p.fflags) == 0 {
             // The process exited and nothing the knote asked for happened: it goes away
             // silently (FreeBSD's EV_DROP).
             return Check::Stale;
@@ -209,9 +235,9 @@ impl Filter for ProcFilter {
             let mut rd = kn.kq().ready_lock().lock();
             kn.state
                 .access_mut(&mut rd)
-                .proc
-                .watch
-                .as_deref()
+                .fstate
+                .proc()
+                .and_then(|p| p.watch.as_deref())
                 .map(core::ptr::from_ref::<Watch>)
         };
         let Some(w) = w else { return false };
@@ -241,6 +267,10 @@ impl Filter for ProcFilter {
 }
 
 impl Filter for SignalFilter {
+    fn new_state(&self) -> FilterState {
+        FilterState::Proc(ProcState::default())
+    }
+
     fn attach(&self, kn: &Arc<Knote>, kev: &KEvent) -> Result {
         if kev.fflags != 0 {
             return Err(EINVAL);
@@ -301,8 +331,9 @@ pub(crate) unsafe fn exec(ctx: *const Knote) {
     // SAFETY: Per the function's contract.
     let kn = unsafe { knote_of(ctx) };
     kn.kq().activate(kn, |st| {
-        if st.sfflags & NOTE_EXEC != 0 {
-            st.proc.fflags |= NOTE_EXEC;
+        let want = st.sfflags & NOTE_EXEC;
+        if let Some(p) = st.fstate.proc_mut() {
+            p.fflags |= want;
         }
     });
 }
@@ -317,14 +348,16 @@ pub(crate) unsafe fn exited(ctx: *const Knote, status: i32) {
     // SAFETY: Per the function's contract.
     let kn = unsafe { knote_of(ctx) };
     kn.kq().activate(kn, |st| {
-        if st.proc.exited {
+        let want = st.sfflags & NOTE_EXIT;
+        let Some(p) = st.fstate.proc_mut() else {
+            return;
+        };
+        if p.exited {
             return;
         }
-        st.proc.exited = true;
-        st.proc.status = status.into();
-        if st.sfflags & NOTE_EXIT != 0 {
-            st.proc.fflags |= NOTE_EXIT;
-        }
+        p.exited = true;
+        p.status = status.into();
+        p.fflags |= want;
     });
 }
 
@@ -365,11 +398,12 @@ pub(crate) unsafe fn forked(
     };
     let failed = track && track_child(kn, w, child, child_nr, cb).is_err();
     kn.kq().activate(kn, |st| {
-        if st.sfflags & NOTE_FORK != 0 {
-            st.proc.fflags |= NOTE_FORK;
-        }
+        let mut notes = st.sfflags & NOTE_FORK;
         if failed {
-            st.proc.fflags |= NOTE_TRACKERR;
+            notes |= NOTE_TRACKERR;
+        }
+        if let Some(p) = st.fstate.proc_mut() {
+            p.fflags |= notes;
         }
     });
 }
@@ -410,20 +444,25 @@ fn track_child(
     // it is destroyed by `untrack` below or by `detach`.
     let cw = Watch::track(w, child, ctx_of(&kn), cb).ok_or(ENOMEM)?;
     kq.activate(kn.as_arc_borrow(), |st| {
-        st.proc = ProcState {
+        st.fstate = FilterState::Proc(ProcState {
             watch: Some(cw),
             fflags: NOTE_CHILD,
             ppid: parent.ident as i64,
             unadopted: true,
             ..Default::default()
-        };
+        });
     });
     if let Err(p) = kq.queue_pending(PendingKnote::new(kn, node, parent.into())) {
         let child = p.knote;
         // Undo the watch, still in the same probe call (the bucket locks are held).
         let cw = {
             let mut rd = kq.ready_lock().lock();
-            child.state.access_mut(&mut rd).proc.watch.take()
+            child
+                .state
+                .access_mut(&mut rd)
+                .fstate
+                .proc_mut()
+                .and_then(|p| p.watch.take())
         };
         if let Some(cw) = cw {
             // In the same probe call as `Watch::track`, with the locks still held.

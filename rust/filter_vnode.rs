@@ -74,7 +74,7 @@ use kernel::{
 };
 
 use crate::accounting::{Charge, Resource};
-use crate::filter::Filter;
+use crate::filter::{Filter, FilterState};
 use crate::filter_fd::fd_of;
 use crate::fsnotify::{Event, Group, GroupOwner, Mark, MarkData, MarkRef, Object};
 use crate::knote::{Knote, KnoteState};
@@ -470,9 +470,11 @@ impl Watch {
             if got & COPOSTED != 0 {
                 got |= notes & COPOSTED;
             }
-            st.vnode.fired |= got;
-            if eof {
-                st.vnode.eof = true;
+            if let Some(v) = st.fstate.vnode_mut() {
+                v.fired |= got;
+                if eof {
+                    v.eof = true;
+                }
             }
         });
     }
@@ -804,6 +806,10 @@ pub(crate) fn unwatch_growth(w: VnodeWatch) {
 }
 
 impl Filter for VnodeFilter {
+    fn new_state(&self) -> FilterState {
+        FilterState::Vnode(VnodeState::default())
+    }
+
     fn attach(&self, kn: &Arc<Knote>, kev: &KEvent) -> Result {
         if kev.fflags & !NOTE_VNODE_ALL != 0 {
             return Err(EINVAL);
@@ -814,9 +820,13 @@ impl Filter for VnodeFilter {
         let w = VnodeWatch::attach(fd, kn, kev.fflags)?;
         let old = {
             let mut rd = kn.kq().ready_lock().lock();
-            kn.state.access_mut(&mut rd).vnode.watch.replace(w)
+            match kn.state.access_mut(&mut rd).fstate.vnode_mut() {
+                Some(v) => v.watch.replace(w),
+                None => Some(w),
+            }
         };
-        // None: a knote is attached once. Dropped outside the ready lock all the same.
+        // None: a knote is attached once (and has its state from the start). Dropped outside
+        // the ready lock all the same.
         drop(old);
         Ok(())
     }
@@ -831,7 +841,10 @@ impl Filter for VnodeFilter {
             let st = kn.state.access_mut(&mut rd);
             st.sfflags = kev.fflags;
             st.sdata = kev.data;
-            st.vnode.watch.as_ref().map(|w| w.0.clone())
+            st.fstate
+                .vnode()
+                .and_then(|v| v.watch.as_ref())
+                .map(|w| w.0.clone())
         };
         if let Some(w) = watch {
             // The watch stays attached: detaching needs the kqueue mutex, which our caller
@@ -844,26 +857,35 @@ impl Filter for VnodeFilter {
     fn detach(&self, kn: &Knote) {
         let watch = {
             let mut rd = kn.kq().ready_lock().lock();
-            kn.state.access_mut(&mut rd).vnode.watch.take()
+            kn.state
+                .access_mut(&mut rd)
+                .fstate
+                .vnode_mut()
+                .and_then(|v| v.watch.take())
         };
         // Ends the watch, outside the ready lock.
         drop(watch);
     }
 
     fn active(&self, st: &KnoteState) -> bool {
-        st.vnode.fired != 0 || st.vnode.eof
+        st.fstate.vnode().is_some_and(|v| v.fired != 0 || v.eof)
     }
 
     fn report(&self, st: &KnoteState, ev: &mut KEvent) {
-        ev.fflags = st.vnode.fired;
-        if st.vnode.eof {
+        let Some(v) = st.fstate.vnode() else {
+            return;
+        };
+        ev.fflags = v.fired;
+        if v.eof {
             ev.flags |= EV_EOF;
         }
     }
 
     fn consume(&self, st: &mut KnoteState, _ev: &KEvent) {
         if st.flags & EV_CLEAR != 0 {
-            st.vnode.fired = 0;
+            if let Some(v) = st.fstate.vnode_mut() {
+                v.fired = 0;
+            }
         }
     }
 
@@ -878,9 +900,9 @@ impl Filter for VnodeFilter {
             let mut rd = kn.kq().ready_lock().lock();
             kn.state
                 .access_mut(&mut rd)
-                .vnode
-                .watch
-                .as_ref()
+                .fstate
+                .vnode()
+                .and_then(|v| v.watch.as_ref())
                 .map(VnodeWatch::target)
         };
         let Some(target) = target else {
@@ -905,14 +927,21 @@ impl Filter for VnodeFilter {
 mod tests {
     use super::*;
 
+    fn fired(st: &mut KnoteState, notes: u32) {
+        if let Some(v) = st.fstate.vnode_mut() {
+            v.fired = notes;
+        }
+    }
+
     #[test]
     fn clear_resets_fired_notes() {
         let mut st = KnoteState {
             flags: EV_CLEAR,
+            fstate: VNODE.new_state(),
             ..Default::default()
         };
         assert!(!VNODE.active(&st));
-        st.vnode.fired = NOTE_WRITE | NOTE_EXTEND;
+        fired(&mut st, NOTE_WRITE | NOTE_EXTEND);
         assert!(VNODE.active(&st));
         let mut ev = KEvent::default();
         VNODE.report(&st, &mut ev);
@@ -925,17 +954,22 @@ mod tests {
 
     #[test]
     fn level_keeps_notes_and_eof_stays() {
-        let mut st = KnoteState::default();
-        st.vnode.fired = NOTE_ATTRIB;
+        let mut st = KnoteState {
+            fstate: VNODE.new_state(),
+            ..Default::default()
+        };
+        fired(&mut st, NOTE_ATTRIB);
         let mut ev = KEvent::default();
         VNODE.report(&st, &mut ev);
         VNODE.consume(&mut st, &ev);
         assert!(VNODE.requeue_after_report(&st));
-        assert_eq!(st.vnode.fired, NOTE_ATTRIB);
+        assert_eq!(st.fstate.vnode().map(|v| v.fired), Some(NOTE_ATTRIB));
 
         // Revoked, with EV_CLEAR: EV_EOF on every report, but no requeue by itself.
         st.flags = EV_CLEAR;
-        st.vnode.eof = true;
+        if let Some(v) = st.fstate.vnode_mut() {
+            v.eof = true;
+        }
         VNODE.consume(&mut st, &ev);
         assert!(VNODE.active(&st));
         let mut ev = KEvent::default();

@@ -55,10 +55,6 @@ pub(crate) struct KnoteState {
     pub(crate) triggered: bool,
     /// The filter's own state (`filter.rs`).
     pub(crate) fstate: crate::filter::FilterState,
-    /// `EVFILT_VNODE`: the watch and the notes fired since the last report.
-    pub(crate) vnode: crate::filter_vnode::VnodeState,
-    /// `EVFILT_PROC`, `EVFILT_PROCDESC`, `EVFILT_SIGNAL`: the watch and what it saw.
-    pub(crate) proc: crate::filter_proc::ProcState,
 }
 
 impl KnoteState {
@@ -155,6 +151,7 @@ impl Knote {
             sdata: kev.data,
             // `EV_ADD | EV_DISABLE` creates the knote disabled.
             disabled: kev.flags & EV_DISABLE != 0,
+            fstate: ops.new_state(),
             ..Default::default()
         };
         let state = LockedBy::new(kq.ready_lock(), state);
