@@ -40,7 +40,7 @@ pub(crate) fn fd_is_open(fd: u32) -> bool {
 /// task runs.
 pub(crate) fn current_tgid() -> *const bindings::pid {
     // SAFETY: `current` is valid, and so is its thread-group pid while it runs.
-    unsafe { sys::task_tgid(Task::current_raw()) }
+    unsafe { crate::pid::task_tgid(Task::current_raw()) }
 }
 
 /// Whether `files` is the current task's descriptor table (compared only).

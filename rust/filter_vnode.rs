@@ -632,7 +632,7 @@ unsafe fn get_inode(
 /// The caller holds a reference to `file`.
 unsafe fn watchable(file: *mut bindings::file) -> bool {
     // SAFETY: The file holds its inode, and the inode its superblock.
-    unsafe { (*(*sys::file_inode(file)).i_sb).s_flags & SB_NOUSER == 0 }
+    unsafe { (*(*file_inode(file)).i_sb).s_flags & SB_NOUSER == 0 }
 }
 
 /// A reference to the file descriptor `fd` of the current task refers to, `O_PATH` included.
@@ -663,7 +663,7 @@ impl VnodeWatch {
             return Err(EINVAL);
         }
         // SAFETY: As above; the file holds its inode.
-        let inode = NonNull::new(unsafe { sys::file_inode(file) }).ok_or(EINVAL)?;
+        let inode = NonNull::new(unsafe { file_inode(file) }).ok_or(EINVAL)?;
         // Charged to the knote's user: the task registering it.
         let charge = kn.charge_another(Resource::VnodeWatch)?;
         let slot = UniqueArc::<Watch>::new_uninit(GFP_KERNEL_ACCOUNT)?;
@@ -710,7 +710,7 @@ impl VnodeWatch {
         kernel::error::to_result(unsafe {
             bindings::inode_permission(
                 sys::file_mnt_idmap(f),
-                sys::file_inode(f),
+                file_inode(f),
                 bindings::MAY_READ as i32,
             )
         })?;
@@ -763,7 +763,7 @@ fn fd_is(target: (usize, usize), fd: u32) -> bool {
     };
     let f = file.as_ptr();
     // SAFETY: We hold a reference to the file.
-    f as usize == target.0 && unsafe { sys::file_inode(f) } as usize == target.1
+    f as usize == target.0 && unsafe { file_inode(f) } as usize == target.1
 }
 
 /// `EVFILT_VNODE` state of a knote (protected by the kqueue's ready lock).
@@ -983,4 +983,14 @@ mod tests {
     fn note_mask_is_the_twelve_notes() {
         assert_eq!(NOTE_VNODE_ALL, 0xfff);
     }
+}
+
+/// The inode of `file` (C's `file_inode()`).
+///
+/// # Safety
+///
+/// `file` is live.
+unsafe fn file_inode(file: *const bindings::file) -> *mut bindings::inode {
+    // SAFETY: Per the contract; `f_inode` is set at open and never changes.
+    unsafe { (*file).f_inode }
 }

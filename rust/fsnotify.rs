@@ -280,7 +280,8 @@ impl<T: MarkData> Drop for GroupOwner<T> {
             // SAFETY: Process context, no lock held.
             unsafe { sys::fsnotify_wait_marks_destroyed() };
             // SAFETY: The group is alive: we hold a reference.
-            let refs = unsafe { sys::refcount_read(ptr::addr_of!((*group).refcnt)) };
+            // (`refcount_read()`: an atomic read of the counter.)
+            let refs = unsafe { ptr::read_volatile(ptr::addr_of!((*group).refcnt.refs.counter)) };
             if refs <= 1 {
                 break;
             }

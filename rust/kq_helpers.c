@@ -36,12 +36,6 @@ __poll_t kq_helper_vfs_poll(struct file *file, struct poll_table_struct *pt)
 	return vfs_poll(file, pt);
 }
 
-void kq_helper_init_waitqueue_func_entry(struct wait_queue_entry *wq_entry,
-					 wait_queue_func_t func)
-{
-	init_waitqueue_func_entry(wq_entry, func);
-}
-
 void kq_helper_list_del_init(struct list_head *entry)
 {
 	list_del_init(entry);
@@ -95,11 +89,6 @@ struct file *kq_helper_files_lookup_fd_raw(struct files_struct *files,
 	return files_lookup_fd_raw(files, fd);
 }
 
-struct pid *kq_helper_task_tgid(struct task_struct *task)
-{
-	return task_tgid(task);
-}
-
 #ifdef CONFIG_FPROBE
 unsigned long kq_helper_ftrace_regs_get_argument(struct ftrace_regs *fregs,
 						 unsigned int n)
@@ -141,19 +130,9 @@ void kq_helper_lockdep_assert_held(raw_spinlock_t *lock)
 
 /* proc_watch.rs, pid.rs, probe.rs */
 
-struct pid *kq_helper_get_pid(struct pid *pid)
-{
-	return get_pid(pid);
-}
-
 bool kq_helper_pid_has_task(struct pid *pid, enum pid_type type)
 {
 	return pid_has_task(pid, type);
-}
-
-bool kq_helper_thread_group_leader(struct task_struct *p)
-{
-	return thread_group_leader(p);
 }
 
 bool kq_helper_delay_group_leader(struct task_struct *p)
@@ -164,12 +143,6 @@ bool kq_helper_delay_group_leader(struct task_struct *p)
 const struct cred *kq_helper_current_cred(void)
 {
 	return current_cred();
-}
-
-/* RCU read lock held. */
-const struct cred *kq_helper___task_cred(struct task_struct *task)
-{
-	return __task_cred(task);
 }
 
 void kq_helper_spin_lock_nested(spinlock_t *lock, int subclass)
@@ -215,16 +188,6 @@ struct fs_error_report *kq_helper_fsnotify_data_error_report(const void *data,
 							    int data_type)
 {
 	return fsnotify_data_error_report(data, data_type);
-}
-
-unsigned int kq_helper_refcount_read(const refcount_t *r)
-{
-	return refcount_read(r);
-}
-
-struct inode *kq_helper_file_inode(const struct file *f)
-{
-	return file_inode(f);
 }
 
 struct mnt_idmap *kq_helper_file_mnt_idmap(const struct file *f)

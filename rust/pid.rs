@@ -31,7 +31,7 @@ unsafe impl Sync for Pid {}
 unsafe impl AlwaysRefCounted for Pid {
     fn inc_ref(&self) {
         // SAFETY: `self` is live (type invariant), so its count is above zero.
-        unsafe { sys::get_pid(self.as_ptr()) };
+        unsafe { bindings::refcount_inc(&raw mut (*self.as_ptr()).count) };
     }
 
     unsafe fn dec_ref(obj: NonNull<Self>) {
@@ -114,4 +114,24 @@ impl Pid {
         // SAFETY: `get_task_pid` returned a counted reference (or NULL).
         NonNull::new(p).map(|p| unsafe { Pid::from_counted(p) })
     }
+}
+
+/// The thread-group `struct pid` of `task` (C's `task_tgid()`), not counted.
+///
+/// # Safety
+///
+/// `task` is live, and so is its signal struct (the task has not been released).
+pub(crate) unsafe fn task_tgid(task: *mut bindings::task_struct) -> *mut bindings::pid {
+    // SAFETY: Per the contract.
+    unsafe { (*(*task).signal).pids[bindings::pid_type_PIDTYPE_TGID as usize] }
+}
+
+/// Whether `task` leads its thread group (C's `thread_group_leader()`).
+///
+/// # Safety
+///
+/// `task` is live.
+pub(crate) unsafe fn thread_group_leader(task: *mut bindings::task_struct) -> bool {
+    // SAFETY: Per the contract; `exit_signal` is -1 for every thread but the leader.
+    unsafe { (*task).exit_signal >= 0 }
 }

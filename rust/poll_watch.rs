@@ -314,6 +314,24 @@ impl<T: PollCallback> PinnedDrop for PollWatch<T> {
     }
 }
 
+/// Sets up `wait` as a wait-queue entry with the wake function `func` and no task (C's
+/// `init_waitqueue_func_entry()`).
+///
+/// # Safety
+///
+/// `wait` is valid for writes and not on any wait queue.
+pub(crate) unsafe fn init_wait_entry(
+    wait: *mut bindings::wait_queue_entry,
+    func: unsafe extern "C" fn(*mut bindings::wait_queue_entry, u32, i32, *mut c_void) -> i32,
+) {
+    // SAFETY: Per the contract.
+    unsafe {
+        (*wait).flags = 0;
+        (*wait).private = ptr::null_mut();
+        (*wait).func = Some(func);
+    }
+}
+
 /// The `poll_table` callback: `file` registers `whead`. Process context, inside `vfs_poll()`.
 ///
 /// # Safety
@@ -363,7 +381,7 @@ unsafe extern "C" fn queue_proc<T: PollCallback>(
     unsafe {
         (*pe).watch = watch;
         (*pe).whead.store(whead, Ordering::Relaxed);
-        sys::init_waitqueue_func_entry((*pe).wait.get(), Some(wake_fn::<T>));
+        init_wait_entry((*pe).wait.get(), wake_fn::<T>);
         bindings::add_wait_queue(whead, (*pe).wait.get());
     }
 }

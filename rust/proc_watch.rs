@@ -455,7 +455,7 @@ impl Watch {
         // SAFETY: `wait` is ours and pinned; it stays on the queue until `drop` (or `untrack`)
         // removes it, and `wake` only uses the watch, which lives as long.
         unsafe {
-            sys::init_waitqueue_func_entry(wait, Some(wake));
+            crate::poll_watch::init_wait_entry(wait, wake);
             bindings::add_wait_queue(self.pid.wait_pidfd(), wait);
         }
         self.hooked.store(true, Ordering::Relaxed);
@@ -646,7 +646,13 @@ unsafe extern "C" fn wake(
 /// `task` is live under the RCU read lock the caller holds.
 unsafe fn may_watch(task: *mut bindings::task_struct) -> bool {
     // SAFETY: The caller's own credentials, and the task's under RCU (the contract).
-    let (cred, tcred) = unsafe { (&*sys::current_cred(), &*sys::__task_cred(task)) };
+    // `__task_cred()` is an RCU dereference of `real_cred`.
+    let (cred, tcred) = unsafe {
+        (
+            &*sys::current_cred(),
+            &*core::ptr::read_volatile(&raw const (*task).real_cred),
+        )
+    };
     if [cred.euid.val, cred.uid.val]
         .iter()
         .any(|u| *u == tcred.suid.val || *u == tcred.uid.val)
@@ -769,10 +775,10 @@ unsafe extern "C" fn probe_fork(
     // SAFETY: The tracepoint passes live tasks.
     let (ppid, cpid) = unsafe {
         // A new thread is not a new process.
-        if !sys::thread_group_leader(child) {
+        if !crate::pid::thread_group_leader(child) {
             return;
         }
-        (sys::task_tgid(parent), sys::task_tgid(child))
+        (crate::pid::task_tgid(parent), crate::pid::task_tgid(child))
     };
     if ppid.is_null() || cpid.is_null() {
         return;
@@ -831,7 +837,7 @@ unsafe extern "C" fn probe_exec(
     _bprm: *mut c_void,
 ) {
     // SAFETY: The tracepoint passes a live task.
-    let pid = unsafe { sys::task_tgid(p) };
+    let pid = unsafe { crate::pid::task_tgid(p) };
     if pid.is_null() {
         return;
     }
@@ -880,7 +886,7 @@ unsafe extern "C" fn probe_signal(
         }
     }
     // SAFETY: The tracepoint passes a live task.
-    let pid = unsafe { sys::task_tgid(task) };
+    let pid = unsafe { crate::pid::task_tgid(task) };
     if pid.is_null() {
         return;
     }
