@@ -77,7 +77,7 @@ set xlabel "N: registered pipe read ends"
 set ylabel "$3"
 set yrange [0:*]
 set grid
-set key below horizontal
+set key outside right top vertical
 \$d << EOD
 $data
 EOD
