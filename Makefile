@@ -9,8 +9,14 @@
 #                 run the demo program in a QEMU VM
 #   make check    lint, build and run every test on the fast and the debug
 #                 kernel in QEMU; prints "N passed, N failed"
-#   make bench    benchmarks against epoll in one VM boot; table on stdout,
-#                 results in build/bench.json
+#   make bench    benchmarks against epoll in one VM boot (wall-clock TCG);
+#                 table on stdout, results in build/bench.json, cost-growth
+#                 plots in doc/bench-{wait,register}.svg
+#   make bench-icount
+#                 the same with QEMU -icount (guest time = instruction count:
+#                 repeatable from boot to boot, independent of host load);
+#                 build/bench-icount.json, doc/bench-icount-*.svg
+#   make bench-plot  redraw the plots from build/bench.json (no VM)
 #   make fuzz     the fuzzer (selftests/fuzz) in the VM: debug kernel, 120 s,
 #                 random seed; FUZZ_ARGS="--kernel fast --seconds N --seed S ..."
 #   make setup    only install the toolchain and build the test kernels
@@ -22,7 +28,7 @@
 
 KDIR ?= /lib/modules/$(shell uname -r)/build
 
-.PHONY: all module demo check bench fuzz setup dkms clean
+.PHONY: all module demo check bench bench-icount bench-plot fuzz setup dkms clean
 
 all: module
 
@@ -37,6 +43,12 @@ check:
 
 bench:
 	scripts/bench.sh
+
+bench-icount:
+	scripts/bench.sh --icount
+
+bench-plot:
+	scripts/bench-plot.sh build/bench.json
 
 fuzz:
 	scripts/fuzz.sh $(FUZZ_ARGS)

@@ -2,8 +2,10 @@
 /*
  * kqbench: kqueue (/dev/kqueue) against its native Linux equivalent.
  *
- *   kqbench [--smoke] [--reps N] [--only null,reg,wait,wake,timer,echo,close]
+ *   kqbench [--smoke] [--reps N]
+ *           [--only null,reg,wait,scale,wake,timer,echo,close,proc]
  *           [--null-iters N] [--reg-sizes N,N,..] [--idle-sizes N,N,..]
+ *           [--scale-sizes N,N,..]
  *           [--active K,K,..] [--wake-rounds N] [--timers N]
  *           [--timer-ms MS] [--echo-conns M] [--echo-rounds R]
  *           [--close-pipes N] [--close-idle N] [--proc-watches N] [--proc-iters N]
@@ -505,6 +507,82 @@ static void bench_wait(long n, long k, long rounds)
 	snprintf(params, sizeof(params), "\"n\":%ld,\"active\":%ld,\"rounds\":%ld",
 		 n, k, rounds);
 	report("wait_idle", params, kq, ep, "us/round", "lower");
+}
+
+/*
+ * 3b. Cost growth: the wait round with one active fd and the registration
+ * of N fds in one call, over a range of N (scripts/bench-plot.sh draws them
+ * against N on a log scale). Small N repeat the registration until about
+ * 10,000 fds have been timed, so that one sample is not a handful of calls.
+ */
+
+static double scale_reg_kq(long n, long loops, struct kevent *add, struct kevent *del)
+{
+	double sum = 0;
+	long l;
+
+	for (l = 0; l < loops; l++)
+		sum += reg_kq(n, n, add, del);
+	return sum / loops;
+}
+
+static double scale_reg_epoll(long n, long loops)
+{
+	double sum = 0;
+	long l;
+
+	for (l = 0; l < loops; l++)
+		sum += reg_epoll(n);
+	return sum / loops;
+}
+
+static void bench_scale(long n, long rounds)
+{
+	double kq[MAX_REPS], ep[MAX_REPS];
+	struct kevent *add, *del;
+	long i, loops = n < 10000 ? 10000 / n : 1;
+	char params[160];
+	int r;
+
+	if (pipes_need(n)) {
+		printf("# scale n=%ld skipped: cannot create %ld pipes\n", n, n);
+		return;
+	}
+	for (r = 0; r < reps; r++) {
+		if (r % 2) {
+			ep[r] = wait_epoll(n, 1, rounds);
+			kq[r] = wait_kq(n, 1, rounds);
+		} else {
+			kq[r] = wait_kq(n, 1, rounds);
+			ep[r] = wait_epoll(n, 1, rounds);
+		}
+	}
+	snprintf(params, sizeof(params), "\"n\":%ld,\"active\":1,\"rounds\":%ld",
+		 n, rounds);
+	report("scale_wait", params, kq, ep, "us/round", "lower");
+
+	add = calloc(n, sizeof(*add));
+	del = calloc(n, sizeof(*del));
+	if (!add || !del)
+		fail("calloc");
+	for (i = 0; i < n; i++) {
+		set_kevent(&add[i], pipe_rd[i], EVFILT_READ, EV_ADD, 0, 0);
+		set_kevent(&del[i], pipe_rd[i], EVFILT_READ, EV_DELETE, 0, 0);
+	}
+	for (r = 0; r < reps; r++) {
+		if (r % 2) {
+			ep[r] = scale_reg_epoll(n, loops);
+			kq[r] = scale_reg_kq(n, loops, add, del);
+		} else {
+			kq[r] = scale_reg_kq(n, loops, add, del);
+			ep[r] = scale_reg_epoll(n, loops);
+		}
+	}
+	snprintf(params, sizeof(params), "\"n\":%ld,\"batch\":\"all\",\"loops\":%ld",
+		 n, loops);
+	report("scale_register", params, kq, ep, "ns/fd", "lower");
+	free(add);
+	free(del);
 }
 
 /* 4. Wake-up latency: ping-pong between two threads. */
@@ -1254,6 +1332,7 @@ int main(int argc, char **argv)
 		{ "null-iters", required_argument, NULL, 'n' },
 		{ "reg-sizes", required_argument, NULL, 'g' },
 		{ "idle-sizes", required_argument, NULL, 'i' },
+		{ "scale-sizes", required_argument, NULL, 'S' },
 		{ "active", required_argument, NULL, 'a' },
 		{ "wait-budget", required_argument, NULL, 'b' },
 		{ "wake-rounds", required_argument, NULL, 'w' },
@@ -1271,6 +1350,7 @@ int main(int argc, char **argv)
 	struct sizes reg = { 3, { 1000, 10000, 100000 } };
 	struct sizes idle = { 3, { 100, 10000, 100000 } };
 	struct sizes act = { 2, { 1, 100 } };
+	struct sizes scale = { 5, { 10, 100, 1000, 10000, 100000 } };
 	long null_iters = 100000, wait_budget = 10000, wake_rounds = 5000;
 	long timers = 1000, timer_ms = 1000, echo_rounds = 100;
 	long close_pipes = 1000, close_idle = 10000;
@@ -1290,6 +1370,7 @@ int main(int argc, char **argv)
 		reg = (struct sizes){ 1, { 500 } };
 		idle = (struct sizes){ 2, { 100, 1000 } };
 		act = (struct sizes){ 2, { 1, 10 } };
+		scale = (struct sizes){ 2, { 10, 100 } };
 		wait_budget = 50;
 		wake_rounds = 200;
 		timers = 100;
@@ -1324,6 +1405,9 @@ int main(int argc, char **argv)
 			break;
 		case 'a':
 			parse_sizes(&act, optarg);
+			break;
+		case 'S':
+			parse_sizes(&scale, optarg);
 			break;
 		case 'b':
 			wait_budget = atol(optarg);
@@ -1387,6 +1471,9 @@ int main(int argc, char **argv)
 			for (i = 0; i < idle.n; i++)
 				bench_wait(idle.v[i], act.v[j],
 					   rounds_for(act.v[j], wait_budget));
+	if (selected(only, "scale"))
+		for (i = 0; i < scale.n; i++)
+			bench_scale(scale.v[i], rounds_for(1, wait_budget));
 	if (selected(only, "wake"))
 		bench_wake(wake_rounds);
 	if (selected(only, "timer"))

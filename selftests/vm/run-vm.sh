@@ -34,6 +34,9 @@ Options:
                      /extra if --extra is given, else /tmp); exit status 0
                      counts as 1 pass, anything else as 1 failure
   --timeout SECONDS  overall QEMU timeout (default 600)
+  --icount SPEC      pass -icount SPEC to QEMU (e.g. shift=0,sleep=off): guest
+                     time follows the instruction count (deterministic timing;
+                     one host thread runs all vCPUs; TCG only)
   --memory MB        guest memory (default 1024)
   --results FILE     write "pass=N fail=N skip=N" (totals) to FILE
   --log FILE         keep a copy of the guest console log in FILE
@@ -61,7 +64,7 @@ die() {
 }
 
 kernel='' module='' preload='' kunit=1 tests='' extra='' cmd='' have_cmd=0 results='' logcopy=''
-timeout_s=600 memory=1024 name=vm quiet=0
+timeout_s=600 memory=1024 name=vm quiet=0 icount=''
 while [ $# -gt 0 ]; do
 	opt=$1
 	case $opt in
@@ -83,7 +86,7 @@ while [ $# -gt 0 ]; do
 		shift
 		continue
 		;;
-	--kernel | --module | --preload | --tests | --extra | --cmd | --timeout | --memory | --results | --log | --name)
+	--kernel | --module | --preload | --tests | --extra | --cmd | --timeout | --memory | --results | --log | --name | --icount)
 		[ $# -ge 2 ] || die "$opt needs an argument (see --help)"
 		val=$2
 		shift 2
@@ -104,6 +107,7 @@ while [ $# -gt 0 ]; do
 	--results) results=$val ;;
 	--log) logcopy=$val ;;
 	--name) name=$val ;;
+	--icount) icount=$val ;;
 	esac
 done
 
@@ -239,6 +243,10 @@ if [ "${KQ_KVM:-0}" = 1 ]; then
 	else
 		say "warning: KQ_KVM=1 but /dev/kvm is not usable; using TCG"
 	fi
+fi
+if [ -n "$icount" ]; then
+	accel+=(-icount "$icount")
+	accel_name="$accel_name, icount $icount"
 fi
 
 # A kernel that crashes before /init (a boot-time Oops: the module is not
