@@ -155,7 +155,7 @@ fn cancel(kn: &Knote) {
 impl Filter for TimerFilter {
     fn attach(&self, kn: &Arc<Knote>, kev: &KEvent) -> Result {
         let spec = parse(kev.fflags, kev.data, kev.flags & EV_ONESHOT != 0)?;
-        let charge = Charge::current(Resource::Timer)?;
+        let charge = kn.charge_another(Resource::Timer)?;
         {
             let mut rd = kn.kq().ready_lock().lock();
             let st = kn.state.access_mut(&mut rd);

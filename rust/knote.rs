@@ -127,15 +127,9 @@ impl_list_item! {
 }
 
 impl Knote {
-    /// Allocates a knote for `kev` in `kq`. The filter's `attach` has not run yet.
-    /// The knote is charged to the current task's user. Process context.
-    pub(crate) fn new(kq: &Kqueue, ops: &'static dyn Filter, kev: &KEvent) -> Result<Arc<Self>> {
-        let charge = Charge::current(Resource::Knote)?;
-        Self::new_with(kq, ops, kev, charge, GFP_KERNEL_ACCOUNT)
-    }
-
-    /// `new` with a given charge and allocation flags `gfp` (`NOTE_TRACK` creates knotes in
-    /// atomic context, charged to the user of the knote that tracks).
+    /// Allocates a knote for `kev` in `kq`, paid for by `charge` (the registering user's, or
+    /// for a knote created by an event source, the user of the knote that created it). `gfp`:
+    /// `NOTE_TRACK` creates knotes in atomic context. The filter's `attach` has not run yet.
     pub(crate) fn new_with(
         kq: &Kqueue,
         ops: &'static dyn Filter,

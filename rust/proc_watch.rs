@@ -407,8 +407,8 @@ unsafe impl Sync for Watch {}
 pub(crate) type WatchBox = Pin<KBox<Watch>>;
 
 impl Watch {
-    /// A watch of `kind` on `pid` for `knote`, charged to the current user, with the probes it
-    /// needs. Not hashed, not hooked. Process context.
+    /// A watch of `kind` on `pid` for `knote` (live: it is being attached), charged to the
+    /// knote's user, with the probes it needs. Not hashed, not hooked. Process context.
     fn new(
         pid: ARef<Pid>,
         knote: *const Knote,
@@ -416,7 +416,8 @@ impl Watch {
         file: *const bindings::file,
         sig: c_int,
     ) -> Result<WatchBox> {
-        let charge = Charge::current(Resource::ProcWatch)?;
+        // SAFETY: The knote is being attached by the caller, which holds a reference to it.
+        let charge = unsafe { (*knote).charge_another(Resource::ProcWatch)? };
         get_probes(kind)?;
         let w = Watch {
             wait: Opaque::uninit(),
