@@ -266,15 +266,16 @@ impl Filter for FdFilter {
                 return Err(e);
             }
         };
-        // The watch holds the reference now; the knote keeps the pointer for `is_stale`.
-        kn.file.store(raw, Ordering::Relaxed);
         let growth = if self.0 == Which::Read && kind == FdKind::Regular {
             // SAFETY: The poll watch holds a reference to the file; `detach` ends the growth
-            // watch before the knote goes away.
-            unsafe { crate::filter_vnode::watch_growth(raw, kn) }
+            // watch before the knote goes away. On failure the poll watch is dropped here, in
+            // process context, before the knote is registered.
+            unsafe { crate::filter_vnode::watch_growth(raw, kn) }?
         } else {
             None
         };
+        // The watch holds the reference now; the knote keeps the pointer for `is_stale`.
+        kn.file.store(raw, Ordering::Relaxed);
         kn.kq().activate(kn.as_arc_borrow(), |st| {
             st.fstate = FilterState::Fd(FdWatch {
                 watch,

@@ -784,8 +784,9 @@ pub(crate) static VNODE: VnodeFilter = VnodeFilter;
 
 /// Watches the regular file `file` for writes on behalf of the `EVFILT_READ` knote `kn`, so
 /// that the knote is woken when the file grows (regular files have no wait queue to hook).
-/// `None` if the file's filesystem cannot be watched (it then has no growth wake-up), or if the
-/// user is at `max_user_vnode_watches`.
+/// `None` if the file's filesystem cannot be watched (it then has no growth wake-up); `ENOMEM`
+/// if the user is at `max_user_vnode_watches` (or out of memory), which fails the
+/// registration.
 ///
 /// # Safety
 ///
@@ -794,9 +795,13 @@ pub(crate) static VNODE: VnodeFilter = VnodeFilter;
 pub(crate) unsafe fn watch_growth(
     file: *mut bindings::file,
     kn: &Arc<Knote>,
-) -> Option<VnodeWatch> {
+) -> Result<Option<VnodeWatch>> {
     // SAFETY: Per the function's contract.
-    unsafe { VnodeWatch::new(file, kn, NOTE_WRITE | NOTE_EXTEND) }.ok()
+    match unsafe { VnodeWatch::new(file, kn, NOTE_WRITE | NOTE_EXTEND) } {
+        Ok(w) => Ok(Some(w)),
+        Err(e) if e == ENOMEM => Err(e),
+        Err(_) => Ok(None),
+    }
 }
 
 /// Ends a `watch_growth` watch (drops it: outside the ready lock). When it returns, no event
