@@ -914,6 +914,128 @@ TEST(vnode_permission)
 	unlink(open_to_all);
 }
 
+/*
+ * max_user_vnode_watches: EVFILT_VNODE knotes and EVFILT_READ knotes on
+ * regular files (which watch the file's growth) of one user share a limit,
+ * 65536 unless the module was loaded with another value (Rust module
+ * parameters are not in sysfs; the test VM loads the default), across all of
+ * the user's kqueues. One more is ENOMEM, knotes that need no watch are not
+ * affected, and closing a kqueue gives its watches back. A child with a uid
+ * of its own runs it, so that no other watch counts.
+ */
+#define VNODE_LIMIT	65536
+#define LIMIT_FDS	8192
+#define LIMIT_KQS	(VNODE_LIMIT / LIMIT_FDS)
+
+/* Registers @filter on every descriptor in @fds; returns how many failed with ENOMEM, or -1. */
+static int register_all(int kq, const int *fds, int n, short filter)
+{
+	static struct kevent ch[LIMIT_FDS], out[LIMIT_FDS];
+	int i, got, enomem = 0;
+
+	for (i = 0; i < n; i++)
+		EV_SET(&ch[i], fds[i], filter, EV_ADD | EV_RECEIPT, NOTE_WRITE,
+		       0, NULL);
+	got = kevent(kq, ch, n, out, n, NULL);
+	if (got != n)
+		return -1;
+	for (i = 0; i < n; i++) {
+		if (out[i].flags != EV_ERROR)
+			return -1;
+		if (out[i].data == ENOMEM)
+			enomem++;
+		else if (out[i].data != 0)
+			return -1;
+	}
+	return enomem;
+}
+
+TEST(vnode_user_limit)
+{
+	struct rlimit rl = { LIMIT_FDS + 64, LIMIT_FDS + 64 };
+	char dir[64], path[96];
+	int status, i;
+	pid_t pid;
+
+	snprintf(dir, sizeof(dir), "/tmp/kq-vnode-limit-%d", getpid());
+	ASSERT_EQ(0, mkdir(dir, 0777));
+	ASSERT_EQ(0, chmod(dir, 0777));
+
+	pid = fork();
+	ASSERT_GE(pid, 0);
+	if (pid == 0) {
+		static int fds[LIMIT_FDS];
+		int kqs[LIMIT_KQS], extra, p[2];
+
+		if (setrlimit(RLIMIT_NOFILE, &rl) || setgid(4243) ||
+		    setuid(4243))
+			_exit(10);
+		/* A file each: a watch's cost must not depend on others. */
+		for (i = 0; i < LIMIT_FDS; i++) {
+			snprintf(path, sizeof(path), "%s/%d", dir, i);
+			fds[i] = open(path, O_CREAT | O_RDWR | O_CLOEXEC, 0600);
+			if (fds[i] < 0)
+				_exit(11);
+		}
+		/* Exactly the limit, half of it through EVFILT_READ. */
+		for (i = 0; i < LIMIT_KQS; i++) {
+			kqs[i] = kqueue();
+			if (kqs[i] < 0)
+				_exit(13);
+			if (register_all(kqs[i], fds, LIMIT_FDS,
+					 i % 2 ? EVFILT_READ : EVFILT_VNODE))
+				_exit(14);
+		}
+		extra = kqueue();
+		if (extra < 0 || pipe(p))
+			_exit(15);
+		if (kq_receipt(extra, fds[0], EVFILT_VNODE, EV_ADD, NOTE_WRITE,
+			       0, NULL) != ENOMEM)
+			_exit(16);
+		if (kq_receipt(extra, fds[0], EVFILT_READ, EV_ADD, 0, 0,
+			       NULL) != ENOMEM)
+			_exit(17);
+		/* A pipe's EVFILT_READ and a user event need no watch. */
+		if (kq_receipt(extra, p[0], EVFILT_READ, EV_ADD, 0, 0, NULL))
+			_exit(18);
+		if (kq_receipt(extra, 1, EVFILT_USER, EV_ADD, 0, 0, NULL))
+			_exit(19);
+		/* A full batch: every change fails alone, the call goes on. */
+		if (register_all(extra, fds, 16, EVFILT_VNODE) != 16)
+			_exit(20);
+		/* Deleting one knote gives one watch back. */
+		if (kq_change(kqs[0], fds[5], EVFILT_VNODE, EV_DELETE, 0, 0,
+			      NULL))
+			_exit(21);
+		if (kq_receipt(extra, fds[0], EVFILT_VNODE, EV_ADD, NOTE_WRITE,
+			       0, NULL))
+			_exit(22);
+		if (kq_receipt(extra, fds[1], EVFILT_VNODE, EV_ADD, NOTE_WRITE,
+			       0, NULL) != ENOMEM)
+			_exit(23);
+		/* Closing a kqueue gives all of its watches back. */
+		close(kqs[1]);
+		if (register_all(extra, fds + 1, LIMIT_FDS - 1,
+				 EVFILT_READ))
+			_exit(24);
+		if (kq_receipt(extra, fds[0], EVFILT_READ, EV_ADD, 0, 0,
+			       NULL) != 0)
+			_exit(25);
+		if (kq_receipt(kqs[0], fds[5], EVFILT_VNODE, EV_ADD, NOTE_WRITE,
+			       0, NULL) != ENOMEM)
+			_exit(26);
+		_exit(0);
+	}
+	ASSERT_EQ(pid, waitpid(pid, &status, 0));
+	EXPECT_TRUE(WIFEXITED(status));
+	EXPECT_EQ(0, WEXITSTATUS(status));
+	for (i = 0; i < LIMIT_FDS; i++) {
+		snprintf(path, sizeof(path), "%s/%d", dir, i);
+		unlink(path);
+	}
+	rmdir(dir);
+}
+
 /* Reporting modes. */
 
 TEST_F(vnode, level_triggered_accumulates)
