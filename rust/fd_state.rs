@@ -149,11 +149,20 @@ unsafe fn measure_pipe(pipe: *mut sys::pipe_inode_info, st: &mut FdState) {
     // SAFETY: Per the contract; the pipe's fields are read under its mutex.
     unsafe {
         sys::pipe_lock(pipe);
-        let head = sys::pipe_head(pipe);
-        let tail = sys::pipe_tail(pipe);
+        // `union pipe_index`: `head_tail` overlays `{ head, tail }` (32-bit indices on 64-bit
+        // kernels), head first in memory.
+        let head_tail = sys::pipe_head_tail(pipe);
+        let (head, tail) = if cfg!(target_endian = "little") {
+            (head_tail as u32, (head_tail >> 32) as u32)
+        } else {
+            ((head_tail >> 32) as u32, head_tail as u32)
+        };
+        // `pipe_buf()`: the ring has `ring_size` (a power of two) slots.
+        let mask = (*pipe).ring_size.wrapping_sub(1);
+        let bufs = (*pipe).bufs;
         let mut i = tail;
         while i != head {
-            bytes += i64::from((*sys::pipe_buf(pipe, i)).len);
+            bytes += i64::from((*bufs.add((i & mask) as usize)).len);
             i = i.wrapping_add(1);
         }
         st.wdata = (i64::from((*pipe).max_usage) * bindings::PAGE_SIZE as i64 - bytes).max(0);

@@ -41,12 +41,6 @@ void kq_helper_list_del_init(struct list_head *entry)
 	list_del_init(entry);
 }
 
-struct pipe_buffer *kq_helper_pipe_buf(const struct pipe_inode_info *pipe,
-				       unsigned int slot)
-{
-	return pipe_buf(pipe, slot);
-}
-
 int kq_helper_sk_wmem_alloc_get(const struct sock *sk)
 {
 	return sk_wmem_alloc_get(sk);
@@ -58,18 +52,13 @@ loff_t kq_helper_i_size_read(const struct inode *inode)
 }
 
 /*
- * Not inlines: bindgen cannot lay out the anonymous member `union pipe_index;`
- * of struct pipe_inode_info (a -fms-extensions construct), so Rust reads the
- * ring's indices through these.
+ * Not an inline: bindgen cannot lay out the anonymous member `union
+ * pipe_index;` of struct pipe_inode_info (a -fms-extensions construct), so
+ * Rust reads the ring's head and tail through this, in one word.
  */
-unsigned int kq_helper_pipe_head(const struct pipe_inode_info *pipe)
+unsigned long kq_helper_pipe_head_tail(const struct pipe_inode_info *pipe)
 {
-	return pipe->head;
-}
-
-unsigned int kq_helper_pipe_tail(const struct pipe_inode_info *pipe)
-{
-	return pipe->tail;
+	return pipe->head_tail;
 }
 
 void kq_helper_init_irq_work(struct irq_work *work,
