@@ -10,6 +10,9 @@
 //!
 //! Live timers are limited per user (`max_user_timers`), as FreeBSD limits callouts: creating a
 //! timer beyond the limit is `ENOMEM`.
+//!
+//! The hrtimer lives in a small allocation of its own ([`KnoteTimer`]), owned by the knote's
+//! timer state, so that knotes of other filters do not carry one.
 
 use kernel::{bindings, prelude::*, sync::Arc, sync::ArcBorrow, types::Opaque};
 
@@ -31,12 +34,64 @@ const FFLAGS: u32 = UNITS | NOTE_ABSTIME;
 pub(crate) struct TimerFilter;
 
 /// Timer part of a knote's state.
-#[derive(Default)]
 pub(crate) struct TimerState {
     /// Period in nanoseconds; 0 for a one-shot timer.
     period_ns: i64,
-    /// The user's charge for this timer, once `attach` succeeded.
-    charge: Option<Charge>,
+    /// The user's charge for this timer.
+    _charge: Charge,
+    /// The hrtimer. Dropped (which cancels it) outside the ready lock, by `detach`.
+    timer: Pin<KBox<KnoteTimer>>,
+}
+
+/// A knote's hrtimer.
+///
+/// # Invariants
+///
+/// `knote` points to the knote whose timer state owns this timer; the knote outlives it (its
+/// `detach` drops the timer before the knote can go away). `timer` is set up
+/// (`hrtimer_setup`), and its callback is `timer_fn`.
+#[pin_data(PinnedDrop)]
+pub(crate) struct KnoteTimer {
+    #[pin]
+    timer: Opaque<bindings::hrtimer>,
+    knote: *const Knote,
+}
+
+// SAFETY: The hrtimer may be started and cancelled from any thread; `knote` points to a `Sync`
+// knote.
+unsafe impl Send for KnoteTimer {}
+// SAFETY: As above; shared references only hand out the hrtimer's address.
+unsafe impl Sync for KnoteTimer {}
+
+impl KnoteTimer {
+    /// A timer for `kn` on `clock`, set up and not started.
+    fn new(kn: &Knote, clock: u32, mode: bindings::hrtimer_mode) -> Result<Pin<KBox<Self>>> {
+        KBox::pin_init(
+            pin_init!(Self {
+                // SAFETY: `p` is the uninitialised hrtimer; `timer_fn` matches its callback
+                // type and is only called while the timer is alive.
+                timer <- Opaque::ffi_init(|p| unsafe {
+                    bindings::hrtimer_setup(p, Some(timer_fn), clock as i32, mode)
+                }),
+                // INVARIANT: The caller stores the timer in `kn`'s state.
+                knote: kn,
+            }),
+            GFP_KERNEL_ACCOUNT,
+        )
+    }
+
+    fn raw(&self) -> *mut bindings::hrtimer {
+        self.timer.get()
+    }
+}
+
+#[pinned_drop]
+impl PinnedDrop for KnoteTimer {
+    fn drop(self: Pin<&mut Self>) {
+        // After this no callback runs, so the memory may go.
+        // SAFETY: The timer is set up (type invariant).
+        unsafe { bindings::hrtimer_cancel(self.timer.get()) };
+    }
 }
 
 /// A validated timer registration.
@@ -98,13 +153,14 @@ pub(crate) fn parse(fflags: u32, data: i64, oneshot: bool) -> Result<TimerSpec> 
 ///
 /// # Safety
 ///
-/// `timer` must be the `timer` field of a registered timer knote (set up by `start`).
+/// `timer` must be the `timer` field of a live `KnoteTimer`.
 unsafe extern "C" fn timer_fn(timer: *mut bindings::hrtimer) -> bindings::hrtimer_restart {
-    // SAFETY: Timers of this filter are embedded in a `Knote` (field `timer`).
-    let kn = unsafe { kernel::container_of!(Opaque::cast_from(timer).cast_mut(), Knote, timer) };
-    // SAFETY: The knote is registered while its timer can run: `detach` cancels the timer
-    // before the kqueue drops its reference, and the knote was allocated by `Arc`.
-    let kn = unsafe { ArcBorrow::from_raw(kn) };
+    // SAFETY: Per the contract, `timer` is inside a live `KnoteTimer`.
+    let kt =
+        unsafe { &*kernel::container_of!(Opaque::cast_from(timer).cast_mut(), KnoteTimer, timer) };
+    // SAFETY: By the `KnoteTimer` invariant the knote outlives its timer, which is running, and
+    // the knote was allocated by `Arc` (registered knotes are).
+    let kn = unsafe { ArcBorrow::from_raw(kt.knote) };
     let mut restart = bindings::hrtimer_restart::HRTIMER_NORESTART;
     kn.kq().activate(kn, |st| {
         let period = match &st.fstate {
@@ -125,9 +181,9 @@ unsafe extern "C" fn timer_fn(timer: *mut bindings::hrtimer) -> bindings::hrtime
     restart
 }
 
-/// Sets up and starts `kn`'s hrtimer for `spec`. The timer is not running.
-fn start(kn: &Knote, spec: &TimerSpec) {
-    let (clock, mode) = if spec.absolute {
+/// The clock and mode of a timer for `spec`.
+fn clock_mode(spec: &TimerSpec) -> (u32, bindings::hrtimer_mode) {
+    if spec.absolute {
         (
             bindings::CLOCK_REALTIME,
             bindings::hrtimer_mode_HRTIMER_MODE_ABS,
@@ -137,34 +193,40 @@ fn start(kn: &Knote, spec: &TimerSpec) {
             bindings::CLOCK_MONOTONIC,
             bindings::hrtimer_mode_HRTIMER_MODE_REL,
         )
-    };
-    // SAFETY: The timer is embedded in the pinned knote and not queued (never started, or
-    // cancelled), so it may be (re)initialised and started.
-    unsafe {
-        bindings::hrtimer_setup(kn.timer.get(), Some(timer_fn), clock as i32, mode);
-        bindings::hrtimer_start_range_ns(kn.timer.get(), spec.first_ns, 0, mode);
     }
 }
 
-/// Stops `kn`'s timer and waits for a running callback.
-fn cancel(kn: &Knote) {
-    // SAFETY: Only called for knotes whose timer was set up by `start`.
-    unsafe { bindings::hrtimer_cancel(kn.timer.get()) };
+/// Starts the hrtimer `t` (set up for `spec`'s clock, and not queued) for `spec`.
+///
+/// # Safety
+///
+/// `t` is the hrtimer of a live `KnoteTimer`, which stays alive while it runs (the
+/// `KnoteTimer`'s drop cancels it).
+unsafe fn start(t: *mut bindings::hrtimer, spec: &TimerSpec) {
+    let (_, mode) = clock_mode(spec);
+    // SAFETY: Per the contract.
+    unsafe { bindings::hrtimer_start_range_ns(t, spec.first_ns, 0, mode) };
 }
 
 impl Filter for TimerFilter {
     fn attach(&self, kn: &Arc<Knote>, kev: &KEvent) -> Result {
         let spec = parse(kev.fflags, kev.data, kev.flags & EV_ONESHOT != 0)?;
         let charge = kn.charge_another(Resource::Timer)?;
+        let (clock, mode) = clock_mode(&spec);
+        let timer = KnoteTimer::new(kn, clock, mode)?;
+        let raw = timer.raw();
         {
             let mut rd = kn.kq().ready_lock().lock();
             let st = kn.state.access_mut(&mut rd);
             st.fstate = FilterState::Timer(TimerState {
                 period_ns: spec.period_ns,
-                charge: Some(charge),
+                _charge: charge,
+                timer,
             });
         }
-        start(kn, &spec);
+        // SAFETY: The timer was just set up for `spec` and is owned by the knote's state,
+        // which `detach` drops (cancelling it) before the knote goes.
+        unsafe { start(raw, &spec) };
         Ok(())
     }
 
@@ -177,33 +239,46 @@ impl Filter for TimerFilter {
             kn.state.access_mut(&mut rd).flags & EV_ONESHOT != 0
         };
         let spec = parse(kev.fflags, kev.data, oneshot)?;
-        cancel(kn);
-        {
+        // A new timer, possibly on another clock: set up before the old one is replaced.
+        let (clock, mode) = clock_mode(&spec);
+        let timer = KnoteTimer::new(kn, clock, mode)?;
+        let raw = timer.raw();
+        let old = {
             let mut rd = kn.kq().ready_lock().lock();
             let st = kn.state.access_mut(&mut rd);
-            // Restart: the count of the old timer is forgotten.
-            st.data = 0;
             st.sfflags = kev.fflags;
             st.sdata = kev.data;
-            if let FilterState::Timer(timer) = &mut st.fstate {
-                timer.period_ns = spec.period_ns;
+            match &mut st.fstate {
+                FilterState::Timer(t) => {
+                    t.period_ns = spec.period_ns;
+                    Some(core::mem::replace(&mut t.timer, timer))
+                }
+                _ => None,
             }
+        };
+        let Some(old) = old else {
+            return Err(EINVAL);
+        };
+        // Cancels the old timer (waiting for a running callback), outside the ready lock.
+        drop(old);
+        {
+            let mut rd = kn.kq().ready_lock().lock();
+            // Restart: the count of the old timer is forgotten.
+            kn.state.access_mut(&mut rd).data = 0;
         }
-        start(kn, &spec);
+        // SAFETY: As in `attach`: the new timer is set up for `spec` and owned by the state.
+        unsafe { start(raw, &spec) };
         Ok(())
     }
 
     fn detach(&self, kn: &Knote) {
-        cancel(kn);
-        // The charge is given back outside the ready lock.
-        let charge = {
+        // Taken out under the ready lock; dropped outside it: the drop cancels the timer,
+        // waiting for a running callback, which takes the ready lock.
+        let state = {
             let mut rd = kn.kq().ready_lock().lock();
-            match &mut kn.state.access_mut(&mut rd).fstate {
-                FilterState::Timer(timer) => timer.charge.take(),
-                _ => None,
-            }
+            core::mem::take(&mut kn.state.access_mut(&mut rd).fstate)
         };
-        drop(charge);
+        drop(state);
     }
 
     fn check_under_ready_lock(&self) -> bool {

@@ -96,9 +96,6 @@ pub(crate) struct Knote {
     /// compared with what the descriptor refers to, never dereferenced through this field.
     /// Written by `attach` and `detach`, read by `is_stale`: all with the kqueue mutex held.
     pub(crate) file: AtomicPtr<bindings::file>,
-    /// `EVFILT_TIMER` only: the hrtimer, set up by the timer filter's `attach`.
-    #[pin]
-    pub(crate) timer: Opaque<bindings::hrtimer>,
     /// Descriptor knotes: a close of the descriptor queued the knote's removal
     /// (`close_hook.rs`). Set once, by the probe.
     pub(crate) closing: AtomicBool,
@@ -161,7 +158,6 @@ impl Knote {
                 tracker <- AtomicTracker::new(),
                 state,
                 file: AtomicPtr::new(core::ptr::null_mut()),
-                timer: Opaque::uninit(),
                 closing: AtomicBool::new(false),
                 close_kq: AtomicPtr::new(core::ptr::null_mut()),
                 close_work: Opaque::uninit(),
