@@ -53,12 +53,24 @@ struct User {
     kuid: u32,
     /// Units held, per [`Resource`]; each is at most the resource's limit when it was charged.
     used: [AtomicU32; RESOURCES],
+    /// Live charges of every resource: counted before a unit is taken and given back after,
+    /// so it is not zero while any charge exists (one location: `idle` cannot see a state
+    /// where one resource's count fell and another's had not risen yet).
+    charges: AtomicU32,
 }
 
 impl User {
+    fn new(kuid: u32) -> Self {
+        Self {
+            kuid,
+            used: [const { AtomicU32::new(0) }; RESOURCES],
+            charges: AtomicU32::new(0),
+        }
+    }
+
     /// Whether nothing is charged to this user, so nothing refers to it but the list.
     fn idle(&self) -> bool {
-        self.used.iter().all(|n| n.load(Ordering::Relaxed) == 0)
+        self.charges.load(Ordering::Acquire) == 0
     }
 }
 
@@ -101,13 +113,7 @@ impl Charge {
                 // which may run in atomic context. The lock is held until the new charge is
                 // counted, so an entry found above cannot be dropped before it is used.
                 users.retain(|u| !u.idle());
-                let u = Arc::new(
-                    User {
-                        kuid,
-                        used: [const { AtomicU32::new(0) }; RESOURCES],
-                    },
-                    GFP_KERNEL,
-                )?;
+                let u = Arc::new(User::new(kuid), GFP_KERNEL)?;
                 users.push(u.clone(), GFP_KERNEL)?;
                 u
             }
@@ -128,15 +134,19 @@ impl Charge {
     }
 
     fn take_within(user: Arc<User>, res: Resource, limit: u32) -> Result<Self> {
-        user.used[res as usize]
-            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| {
+        user.charges.fetch_add(1, Ordering::Relaxed);
+        let taken =
+            user.used[res as usize].fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| {
                 if n < limit {
                     Some(n + 1)
                 } else {
                     None
                 }
-            })
-            .map_err(|_| ENOMEM)?;
+            });
+        if taken.is_err() {
+            user.charges.fetch_sub(1, Ordering::Release);
+            return Err(ENOMEM);
+        }
         // INVARIANT: Counted just above.
         Ok(Self { user, res })
     }
@@ -144,8 +154,9 @@ impl Charge {
 
 impl Drop for Charge {
     fn drop(&mut self) {
-        // By the type invariant the count includes this charge, so it does not wrap.
+        // By the type invariant the counts include this charge, so they do not wrap.
         self.user.used[self.res as usize].fetch_sub(1, Ordering::Relaxed);
+        self.user.charges.fetch_sub(1, Ordering::Release);
     }
 }
 
@@ -154,11 +165,7 @@ mod tests {
     use super::*;
 
     fn user(kuid: u32) -> Result<Arc<User>> {
-        let u = User {
-            kuid,
-            used: [const { AtomicU32::new(0) }; RESOURCES],
-        };
-        Ok(Arc::new(u, GFP_KERNEL)?)
+        Ok(Arc::new(User::new(kuid), GFP_KERNEL)?)
     }
 
     fn used(u: &User, res: Resource) -> u32 {

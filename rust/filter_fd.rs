@@ -74,7 +74,8 @@ pub(crate) static EMPTY: FdFilter = FdFilter(Which::Empty);
 /// # Invariants
 ///
 /// `target`, if set, is the kqueue behind the watched file, kept alive by the watch's file
-/// reference.
+/// reference. The watch holds a reference to the knote whose state holds this `FdWatch`:
+/// `FdFilter::detach` (which every path that unregisters a knote calls) breaks that cycle.
 pub(crate) struct FdWatch {
     watch: Pin<KBox<PollWatch<Knote>>>,
     target: Option<NonNull<Kqueue>>,
@@ -231,8 +232,9 @@ impl Filter for FdFilter {
         }
         let fd = fd_of(kev.ident)?;
         let file = LocalFile::fget(fd).map_err(|_| EBADF)?;
-        // SAFETY: The file is only polled and measured, never read or written through this
-        // reference, so its position is never used.
+        // SAFETY: `attach` runs in the `KQUEUE_IOC_KEVENT` ioctl, whose file was taken with
+        // `fdget`, not `fdget_pos`, and nothing else on this thread holds an `fdget_pos`
+        // reference: the file may be shared with other threads (the deferred-put work).
         let file = unsafe { LocalFile::assume_no_fdget_pos(file) };
         // Sockets only: a pipe's writer is not woken when a reader drains a pipe that was not
         // full, so an empty pipe could only be noticed by polling.

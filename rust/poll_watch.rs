@@ -66,6 +66,10 @@ struct PollEntry<T: PollCallback> {
 /// Created with [`PollWatch::new`]; dropping it takes every entry off its wait queue, after
 /// which no wake-up reaches the owner any more, then drops the file reference and the owner.
 ///
+/// The watch holds a counted reference to its owner. An owner that keeps its watch (a knote
+/// keeps it in its state) makes a reference cycle, which the owner must break by dropping the
+/// watch when it is done with it (a knote's `detach`), or both leak.
+///
 /// # Invariants
 ///
 /// `first` is the first entry if `hooked` is set; `first.next` chains the allocated ones. The
@@ -89,8 +93,9 @@ pub(crate) struct PollWatch<T: PollCallback> {
 // SAFETY: The raw pointers are to the watch's own entries (owned by it) and, on the deferred
 // list, to other watches handed over with it; the owner and the file are `Send + Sync`.
 unsafe impl<T: PollCallback> Send for PollWatch<T> {}
-// SAFETY: Shared references only read `file`, `owner` and `tag`; entries are changed by the
-// wait-queue code under the queue's lock, as the C side expects.
+// SAFETY: Shared references read `file`, `owner` and `tag`, which do not change after
+// creation, and `unhook` changes the entries: `whead` is atomic, and the wait-queue links are
+// changed only under the queue's lock (by `remove_wait_queue` or the wake function).
 unsafe impl<T: PollCallback> Sync for PollWatch<T> {}
 
 impl<T: PollCallback> PollWatch<T> {
@@ -98,7 +103,7 @@ impl<T: PollCallback> PollWatch<T> {
     /// current poll mask. `tag` is given back to every [`PollCallback::woken`] call. Process
     /// context.
     pub(crate) fn new(file: ARef<File>, owner: Arc<T>, tag: u32) -> Result<(Pin<KBox<Self>>, u32)> {
-        let watch = KBox::pin_init(
+        let mut watch = KBox::pin_init(
             pin_init!(Self {
                 pt: Opaque::uninit(),
                 first: PollEntry::new(),
@@ -111,16 +116,23 @@ impl<T: PollCallback> PollWatch<T> {
             }),
             GFP_KERNEL_ACCOUNT,
         )?;
-        let pt = watch.pt.get();
-        // SAFETY: `pt` is ours and not yet shared; `queue_proc::<T>` matches `poll_queue_proc`.
-        unsafe {
+        // `queue_proc` writes the watch through a pointer derived from `pt`: derive both from
+        // one mutable pointer to the whole watch, which is not moved.
+        // SAFETY: The watch stays pinned: only raw pointers are made from it here.
+        let this: *mut Self = unsafe { Pin::get_unchecked_mut(watch.as_mut()) };
+        // SAFETY: `this` is valid; the table is ours and not yet shared; `queue_proc::<T>`
+        // matches `poll_queue_proc`.
+        let (pt, file) = unsafe {
+            let pt = Opaque::cast_into(&raw const (*this).pt);
             (*pt)._qproc = Some(queue_proc::<T>);
             (*pt)._key = !0;
-        }
+            (pt, (*this).file.as_ptr())
+        };
         // SAFETY: The file is held by the watch; `pt` lives in the pinned watch, and
         // `queue_proc` only runs during this call, on this thread.
-        let mask = unsafe { sys::vfs_poll(watch.file.as_ptr(), pt) };
-        if watch.error {
+        let mask = unsafe { sys::vfs_poll(file, pt) };
+        // SAFETY: `vfs_poll` has returned; `error` is only written by `queue_proc`.
+        if unsafe { (*this).error } {
             // Dropping unhooks what was hooked.
             return Err(ENOMEM);
         }
@@ -397,18 +409,23 @@ unsafe extern "C" fn wake_fn<T: PollCallback>(
     _sync: i32,
     key: *mut c_void,
 ) -> i32 {
-    // SAFETY: Per the contract, `wait` is inside a `PollEntry<T>` (`wait` is its first field).
-    let pe = unsafe { &*wait.cast::<PollEntry<T>>() };
-    // SAFETY: By the `PollEntry` invariant the watch outlives its hooked entries, and the watch
-    // holds its owner. Only the fields that do not change after creation are read.
-    let (owner, tag) = unsafe { (&(*pe.watch).owner, (*pe.watch).tag) };
+    // Only raw-pointer projections: `queue_proc` may be writing other fields of the entry and
+    // of the watch meanwhile (it is still registering queues), so no reference to either is
+    // made, only to the fields read here, which do not change after creation.
+    let pe = wait.cast::<PollEntry<T>>();
+    // SAFETY: Per the contract, `wait` is inside a `PollEntry<T>` (`wait` is its first field);
+    // by the `PollEntry` invariant its watch outlives it and holds the owner.
+    let (whead, owner, tag) = unsafe {
+        let watch = (&raw const (*pe).watch).read();
+        (&(*pe).whead, &(*watch).owner, (*watch).tag)
+    };
     let mask = key as usize as u32;
     T::woken(owner.as_arc_borrow(), tag, mask);
     if mask & POLLFREE != 0 {
         // SAFETY: We hold the queue's lock (we are its wake function) and the entry is on it.
         unsafe { sys::list_del_init(&raw mut (*wait).entry) };
         // Must be the last access to the entry: the teardown may free it next.
-        pe.whead.store(ptr::null_mut(), Ordering::Release);
+        whead.store(ptr::null_mut(), Ordering::Release);
     }
     0
 }
