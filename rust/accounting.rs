@@ -16,7 +16,9 @@
 
 use core::sync::atomic::{AtomicU32, Ordering};
 
-use kernel::{prelude::*, sync::Arc};
+use core::ptr::NonNull;
+
+use kernel::prelude::*;
 
 /// A kind of resource with a per-user limit.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -76,7 +78,7 @@ impl User {
 
 kernel::sync::global_lock! {
     // SAFETY: `init` is called in the module initializer, before any kqueue exists.
-    unsafe(uninit) static USERS: Mutex<KVec<Arc<User>>> = KVec::new();
+    unsafe(uninit) static USERS: Mutex<KVec<KBox<User>>> = KVec::new();
 }
 
 /// Sets up the accounting. Called once, from module init.
@@ -90,73 +92,127 @@ pub(crate) fn fini() {
     *USERS.lock() = KVec::new();
 }
 
+/// A user's entry, kept alive for charges to come: the current task's user, looked up once.
+///
+/// # Invariants
+///
+/// `user` points to an entry of [`USERS`] whose `charges` counts this `Charger`. An entry is
+/// freed only under the `USERS` lock when its `charges` is zero (or at module exit, when no
+/// charge or charger exists), so it outlives every charge and charger of it.
+pub(crate) struct Charger {
+    user: NonNull<User>,
+}
+
+// SAFETY: The entry is only used through atomics, from any thread (see the invariant).
+unsafe impl Send for Charger {}
+// SAFETY: As above.
+unsafe impl Sync for Charger {}
+
+impl Charger {
+    /// The current task's user (the kernel's uid of its real credentials): finds or creates
+    /// its entry. Process context.
+    pub(crate) fn current() -> Result<Self> {
+        let kuid = kernel::current!().uid().into_raw().val;
+        let mut users = USERS.lock();
+        let user = match users.iter().find(|u| u.kuid == kuid) {
+            Some(u) => NonNull::from(&**u),
+            None => {
+                // Entries with nothing charged are freed here rather than on every uncharge,
+                // which may run in atomic context. The lock is held until the new charger is
+                // counted, so an entry found above cannot be freed before it is counted.
+                users.retain(|u| !u.idle());
+                let u = KBox::new(User::new(kuid), GFP_KERNEL)?;
+                let ptr = NonNull::from(&*u);
+                users.push(u, GFP_KERNEL)?;
+                ptr
+            }
+        };
+        // SAFETY: `user` is in the list, which we lock: not freed.
+        unsafe { user.as_ref() }
+            .charges
+            .fetch_add(1, Ordering::Relaxed);
+        drop(users);
+        // INVARIANT: Counted just above, under the lock.
+        Ok(Self { user })
+    }
+
+    /// One unit of `res` for this user, or `ENOMEM` beyond the limit. Any context.
+    pub(crate) fn charge(&self, res: Resource) -> Result<Charge> {
+        // SAFETY: The charger keeps the entry alive (type invariant).
+        unsafe { Charge::take(self.user, res, res.limit()) }
+    }
+}
+
+impl Drop for Charger {
+    fn drop(&mut self) {
+        // SAFETY: Alive until this decrement (type invariant); not used after it.
+        unsafe { self.user.as_ref() }
+            .charges
+            .fetch_sub(1, Ordering::Release);
+    }
+}
+
 /// One unit of a [`Resource`] charged to a user; dropping it gives the unit back.
 ///
 /// # Invariants
 ///
-/// `user.used[res]` counts this charge.
+/// `user` points to an entry of [`USERS`] whose `used[res]` and `charges` count this charge,
+/// which keeps the entry alive (see [`Charger`]).
 pub(crate) struct Charge {
-    user: Arc<User>,
+    user: NonNull<User>,
     res: Resource,
 }
+
+// SAFETY: The entry is only used through atomics, from any thread (see the invariant).
+unsafe impl Send for Charge {}
+// SAFETY: As above.
+unsafe impl Sync for Charge {}
 
 impl Charge {
     /// Charges one unit of `res` to the current task's user, or fails with `ENOMEM` beyond the
     /// limit (or when the user's entry cannot be allocated). Process context.
+    #[cfg_attr(not(CONFIG_KUNIT), expect(dead_code, reason = "callers use a Charger"))]
     pub(crate) fn current(res: Resource) -> Result<Self> {
-        let kuid = kernel::current!().uid().into_raw().val;
-        let mut users = USERS.lock();
-        let user = match users.iter().find(|u| u.kuid == kuid) {
-            Some(u) => u.clone(),
-            None => {
-                // Users with nothing charged are dropped here rather than on every uncharge,
-                // which may run in atomic context. The lock is held until the new charge is
-                // counted, so an entry found above cannot be dropped before it is used.
-                users.retain(|u| !u.idle());
-                let u = Arc::new(User::new(kuid), GFP_KERNEL)?;
-                users.push(u.clone(), GFP_KERNEL)?;
-                u
-            }
-        };
-        let charge = Self::take(user, res);
-        drop(users);
-        charge
+        Charger::current()?.charge(res)
     }
 
     /// One more unit of `res` for the user of `self`, or `ENOMEM` beyond the limit. Never
     /// allocates nor sleeps: any context.
     pub(crate) fn another(&self, res: Resource) -> Result<Self> {
-        Self::take(self.user.clone(), res)
+        // SAFETY: `self` keeps the entry alive (type invariant).
+        unsafe { Self::take(self.user, res, res.limit()) }
     }
 
-    fn take(user: Arc<User>, res: Resource) -> Result<Self> {
-        Self::take_within(user, res, res.limit())
-    }
-
-    fn take_within(user: Arc<User>, res: Resource, limit: u32) -> Result<Self> {
-        user.charges.fetch_add(1, Ordering::Relaxed);
-        let taken =
-            user.used[res as usize].fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| {
-                if n < limit {
-                    Some(n + 1)
-                } else {
-                    None
-                }
-            });
+    /// # Safety
+    ///
+    /// `user` is an entry that something (a charge or a charger) keeps alive for the call.
+    unsafe fn take(user: NonNull<User>, res: Resource, limit: u32) -> Result<Self> {
+        // SAFETY: Per the contract.
+        let u = unsafe { user.as_ref() };
+        u.charges.fetch_add(1, Ordering::Relaxed);
+        let taken = u.used[res as usize].fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| {
+            if n < limit {
+                Some(n + 1)
+            } else {
+                None
+            }
+        });
         if taken.is_err() {
-            user.charges.fetch_sub(1, Ordering::Release);
+            u.charges.fetch_sub(1, Ordering::Release);
             return Err(ENOMEM);
         }
-        // INVARIANT: Counted just above.
+        // INVARIANT: Counted just above; the new count keeps the entry alive from now on.
         Ok(Self { user, res })
     }
 }
 
 impl Drop for Charge {
     fn drop(&mut self) {
+        // SAFETY: Alive until the last decrement below (type invariant); not used after it.
+        let u = unsafe { self.user.as_ref() };
         // By the type invariant the counts include this charge, so they do not wrap.
-        self.user.used[self.res as usize].fetch_sub(1, Ordering::Relaxed);
-        self.user.charges.fetch_sub(1, Ordering::Release);
+        u.used[self.res as usize].fetch_sub(1, Ordering::Relaxed);
+        u.charges.fetch_sub(1, Ordering::Release);
     }
 }
 
@@ -164,47 +220,46 @@ impl Drop for Charge {
 mod tests {
     use super::*;
 
-    fn user(kuid: u32) -> Result<Arc<User>> {
-        Ok(Arc::new(User::new(kuid), GFP_KERNEL)?)
+    fn used(c: &Charger, res: Resource) -> u32 {
+        // SAFETY: The charger keeps the entry alive.
+        unsafe { c.user.as_ref() }.used[res as usize].load(Ordering::Relaxed)
     }
 
-    fn used(u: &User, res: Resource) -> u32 {
-        u.used[res as usize].load(Ordering::Relaxed)
+    fn take(c: &Charger, res: Resource, limit: u32) -> Result<Charge> {
+        // SAFETY: The charger keeps the entry alive.
+        unsafe { Charge::take(c.user, res, limit) }
     }
 
     #[test]
     fn limit_and_release() -> Result {
-        let u = user(4242)?;
+        let c = Charger::current()?;
+        let base = used(&c, Resource::Timer);
         let mut held = KVec::new();
         for _ in 0..3 {
-            held.push(
-                Charge::take_within(u.clone(), Resource::Timer, 3)?,
-                GFP_KERNEL,
-            )?;
+            held.push(take(&c, Resource::Timer, base + 3)?, GFP_KERNEL)?;
         }
-        assert_eq!(used(&u, Resource::Timer), 3);
-        assert!(Charge::take_within(u.clone(), Resource::Timer, 3).is_err());
+        assert_eq!(used(&c, Resource::Timer), base + 3);
+        assert!(take(&c, Resource::Timer, base + 3).is_err());
         // Other resources of the same user are counted apart.
-        let k = Charge::take_within(u.clone(), Resource::Knote, 1)?;
-        assert!(Charge::take_within(u.clone(), Resource::Knote, 1).is_err());
-        assert!(!u.idle());
+        let kbase = used(&c, Resource::Knote);
+        let k = take(&c, Resource::Knote, kbase + 1)?;
+        assert!(take(&c, Resource::Knote, kbase + 1).is_err());
         held.pop();
-        assert_eq!(used(&u, Resource::Timer), 2);
-        held.push(
-            Charge::take_within(u.clone(), Resource::Timer, 3)?,
-            GFP_KERNEL,
-        )?;
+        assert_eq!(used(&c, Resource::Timer), base + 2);
+        held.push(take(&c, Resource::Timer, base + 3)?, GFP_KERNEL)?;
         drop(held);
         drop(k);
-        assert!(u.idle());
+        assert_eq!(used(&c, Resource::Timer), base);
+        assert_eq!(used(&c, Resource::Knote), kbase);
         Ok(())
     }
 
     #[test]
     fn limit_zero_refuses() -> Result {
-        let u = user(4243)?;
-        assert!(Charge::take_within(u.clone(), Resource::VnodeWatch, 0).is_err());
-        assert!(u.idle());
+        let c = Charger::current()?;
+        let before = used(&c, Resource::VnodeWatch);
+        assert!(take(&c, Resource::VnodeWatch, 0).is_err());
+        assert_eq!(used(&c, Resource::VnodeWatch), before);
         Ok(())
     }
 
@@ -212,10 +267,20 @@ mod tests {
     fn another_is_the_same_user() -> Result {
         let a = Charge::current(Resource::Timer)?;
         let b = Charge::current(Resource::Knote)?;
-        assert!(Arc::ptr_eq(&a.user, &b.user));
+        assert_eq!(a.user, b.user);
         let c = a.another(Resource::ProcWatch)?;
-        assert!(Arc::ptr_eq(&a.user, &c.user));
-        assert!(used(&c.user, Resource::ProcWatch) >= 1);
+        assert_eq!(a.user, c.user);
+        // SAFETY: `c` keeps the entry alive.
+        let entry = unsafe { c.user.as_ref() };
+        assert!(entry.used[Resource::ProcWatch as usize].load(Ordering::Relaxed) >= 1);
+        Ok(())
+    }
+
+    #[test]
+    fn idle_entries_are_freed() -> Result {
+        let c = Charger::current()?;
+        // SAFETY: The charger keeps the entry alive.
+        assert!(!unsafe { c.user.as_ref() }.idle());
         Ok(())
     }
 }

@@ -61,7 +61,7 @@ use kernel::{
     uaccess::{UserPtr, UserSlice, UserSliceWriter},
 };
 
-use crate::accounting::{Charge, Resource};
+use crate::accounting::{Charger, Resource};
 use crate::close_hook;
 use crate::fdtable;
 use crate::filter::{self, Check};
@@ -500,16 +500,16 @@ impl Kqueue {
         self.register_pending(&mut st);
         let mut room = nevents;
         let mut nerrors = 0isize;
-        // The last knote this call created: the next ones are charged to the same user
-        // through it, without looking the user up again.
-        let mut last_new: Option<Arc<Knote>> = None;
+        // The caller's user, looked up for the first knote this call creates and reused for
+        // the others.
+        let mut charger: Option<Charger> = None;
         for _ in 0..nchanges {
             let mut kev: KEvent = changes.read()?;
             if kev.filter == 0 {
                 continue;
             }
             kev.flags &= !EV_SYSFLAGS;
-            let res = self.register(&mut st, &kev, &mut last_new);
+            let res = self.register(&mut st, &kev, &mut charger);
             if res.is_err() || kev.flags & EV_RECEIPT != 0 {
                 if room == 0 {
                     // No room to report it: the first failure fails the whole call.
@@ -555,12 +555,7 @@ impl Kqueue {
     }
 
     /// Applies one change. The kqueue mutex is held.
-    fn register(
-        &self,
-        st: &mut KqState,
-        kev: &KEvent,
-        last_new: &mut Option<Arc<Knote>>,
-    ) -> Result {
+    fn register(&self, st: &mut KqState, kev: &KEvent, charger: &mut Option<Charger>) -> Result {
         let fl = kev.flags;
         if fl & (EV_ENABLE | EV_DISABLE) == EV_ENABLE | EV_DISABLE
             || fl & (EV_ADD | EV_KEEPUDATA) == EV_ADD | EV_KEEPUDATA
@@ -594,9 +589,11 @@ impl Kqueue {
             } else {
                 None
             };
-            let charge = match last_new {
-                Some(prev) => prev.charge_another(Resource::Knote)?,
-                None => Charge::current(Resource::Knote)?,
+            let charge = match charger {
+                Some(c) => c.charge(Resource::Knote)?,
+                None => charger
+                    .insert(Charger::current()?)
+                    .charge(Resource::Knote)?,
             };
             let kn = Knote::new_with(self, ops, kev, charge, GFP_KERNEL_ACCOUNT)?;
             let attached = ops
@@ -612,7 +609,6 @@ impl Kqueue {
                 return Err(e);
             }
             st.knotes.insert(node.into_node(key, kn.clone()));
-            *last_new = Some(kn.clone());
             if fl & EV_FORCEONESHOT != 0 {
                 self.activate(kn.as_arc_borrow(), |s| {
                     s.flags |= EV_ONESHOT;
