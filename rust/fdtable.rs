@@ -10,6 +10,14 @@ use kernel::{bindings, sync::rcu, task::Task};
 
 use crate::sys;
 
+/// The descriptor number of an ident, `EBADF` if it cannot be one.
+pub(crate) fn fd_of(ident: u64) -> kernel::error::Result<u32> {
+    match u32::try_from(ident) {
+        Ok(fd) if fd <= i32::MAX as u32 => Ok(fd),
+        _ => Err(kernel::error::code::EBADF),
+    }
+}
+
 /// The file descriptor `fd` of the current task refers to now (`O_PATH` files included), or
 /// NULL. The pointer is only good for comparisons: no reference is kept.
 fn file_at(fd: u32) -> *const bindings::file {

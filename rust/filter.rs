@@ -178,6 +178,22 @@ pub(crate) trait Filter: Sync {
     }
 }
 
+/// The name of a filter in `/proc/PID/fdinfo`, as `EVFILT_*` spells it.
+pub(crate) fn name(filter: i16) -> &'static str {
+    match filter {
+        uapi::EVFILT_READ => "READ",
+        uapi::EVFILT_WRITE => "WRITE",
+        uapi::EVFILT_VNODE => "VNODE",
+        uapi::EVFILT_PROC => "PROC",
+        uapi::EVFILT_SIGNAL => "SIGNAL",
+        uapi::EVFILT_TIMER => "TIMER",
+        uapi::EVFILT_PROCDESC => "PROCDESC",
+        uapi::EVFILT_USER => "USER",
+        uapi::EVFILT_EMPTY => "EMPTY",
+        _ => "?",
+    }
+}
+
 /// Looks up the filter for `filter`, or `EINVAL` for an unknown or unsupported one.
 pub(crate) fn lookup(filter: i16) -> Result<&'static dyn Filter> {
     match filter {

@@ -94,13 +94,7 @@ unsafe impl Send for FdWatch {}
 /// Wake-up tag of a watch whose file may have watchers of its own (see `kq_fd_wake`).
 const WAKE_DEFERRED: u32 = 1;
 
-/// The descriptor number of an ident, `EBADF` if it cannot be one.
-pub(crate) fn fd_of(ident: u64) -> Result<u32> {
-    match u32::try_from(ident) {
-        Ok(fd) if fd <= i32::MAX as u32 => Ok(fd),
-        _ => Err(EBADF),
-    }
-}
+pub(crate) use crate::fdtable::fd_of;
 
 /// A watched wait queue of a descriptor knote's file was woken. Atomic context, under the wait
 /// queue's lock. With [`WAKE_DEFERRED`], the watched file may have watchers of its own (an

@@ -65,7 +65,6 @@ use crate::accounting::{Charger, Resource};
 use crate::close_hook;
 use crate::fdtable;
 use crate::filter::{self, Check};
-use crate::filter_fd;
 use crate::knote::{Knote, KnoteKey, KnoteState};
 use crate::uapi::*;
 use crate::waker::Waker;
@@ -75,22 +74,6 @@ const SCAN_BATCH: usize = 16;
 
 /// Knotes listed in `/proc/PID/fdinfo` at most (about 100 bytes each).
 const FDINFO_MAX: usize = 4096;
-
-/// The name of a filter in `/proc/PID/fdinfo`, as `EVFILT_*` spells it.
-fn filter_name(filter: i16) -> &'static str {
-    match filter {
-        EVFILT_READ => "READ",
-        EVFILT_WRITE => "WRITE",
-        EVFILT_VNODE => "VNODE",
-        EVFILT_PROC => "PROC",
-        EVFILT_SIGNAL => "SIGNAL",
-        EVFILT_TIMER => "TIMER",
-        EVFILT_PROCDESC => "PROCDESC",
-        EVFILT_USER => "USER",
-        EVFILT_EMPTY => "EMPTY",
-        _ => "?",
-    }
-}
 
 /// Knotes that may wait for registration on a kqueue's pending list (`Kqueue::queue_pending`);
 /// beyond that the filter is told the knote was refused.
@@ -568,7 +551,7 @@ impl Kqueue {
         if ops.is_fd() {
             // Every change on a descriptor needs the descriptor open (FreeBSD: EBADF), and a
             // knote left from a file that descriptor referred to before is gone for good.
-            if !filter_fd::fd_of(kev.ident).is_ok_and(fdtable::fd_is_open) {
+            if !fdtable::fd_of(kev.ident).is_ok_and(fdtable::fd_is_open) {
                 if let Some(kn) = existing.take() {
                     self.drop_stale(st, &kn);
                 }
@@ -659,7 +642,7 @@ impl Kqueue {
         close_hook::index(node, file, kn);
         // A close that removed the descriptor before the knote was indexed found nothing to
         // do; one that comes later finds the knote. The index lock orders the two.
-        if filter_fd::fd_of(kn.ident).is_ok_and(|fd| fdtable::fd_is(fd, file)) {
+        if fdtable::fd_of(kn.ident).is_ok_and(|fd| fdtable::fd_is(fd, file)) {
             return Ok(());
         }
         close_hook::unindex(file, kn);
@@ -1038,7 +1021,7 @@ impl Kqueue {
                 seq,
                 "knote:\tident {} filter {} flags {:#x} fflags {:#x} data {} udata {:#x} state ",
                 kn.ident,
-                filter_name(kn.filter),
+                filter::name(kn.filter),
                 flags,
                 sfflags,
                 sdata,
