@@ -277,7 +277,7 @@ mod tests {
     }
 
     #[test]
-    fn idle_entries_are_freed() -> Result {
+    fn charger_keeps_its_entry() -> Result {
         let c = Charger::current()?;
         // SAFETY: The charger keeps the entry alive.
         assert!(!unsafe { c.user.as_ref() }.idle());

@@ -215,6 +215,16 @@ struct VMark {
     state: SpinLockIrq<MarkState>,
 }
 
+/// fsnotify events that each report one note, whatever the inode's state.
+const ONE_NOTE_EVENTS: [(u32, u32); 6] = [
+    (sys::FS_MOVE_SELF, NOTE_RENAME),
+    (sys::FS_DELETE_SELF, NOTE_DELETE),
+    (sys::FS_OPEN, NOTE_OPEN),
+    (sys::FS_CLOSE_NOWRITE, NOTE_CLOSE),
+    (sys::FS_CLOSE_WRITE, NOTE_CLOSE_WRITE),
+    (sys::FS_UNMOUNT, NOTE_REVOKE),
+];
+
 // SAFETY: `inode` is only compared and dereferenced as the invariant says; the rest is
 // `Send + Sync`.
 unsafe impl Send for VMark {}
@@ -318,23 +328,10 @@ impl VMark {
                 notes |= NOTE_EXTEND;
             }
         }
-        if mask & sys::FS_MOVE_SELF != 0 {
-            notes |= NOTE_RENAME;
-        }
-        if mask & sys::FS_DELETE_SELF != 0 {
-            notes |= NOTE_DELETE;
-        }
-        if mask & sys::FS_OPEN != 0 {
-            notes |= NOTE_OPEN;
-        }
-        if mask & sys::FS_CLOSE_NOWRITE != 0 {
-            notes |= NOTE_CLOSE;
-        }
-        if mask & sys::FS_CLOSE_WRITE != 0 {
-            notes |= NOTE_CLOSE_WRITE;
-        }
-        if mask & sys::FS_UNMOUNT != 0 {
-            notes |= NOTE_REVOKE;
+        for (event, note) in ONE_NOTE_EVENTS {
+            if mask & event != 0 {
+                notes |= note;
+            }
         }
         notes
     }

@@ -837,23 +837,35 @@ unsafe extern "C" fn probe_exec(
     _old_pid: bindings::pid_t,
     _bprm: *mut c_void,
 ) {
-    // SAFETY: The tracepoint passes a live task.
-    let pid = unsafe { crate::pid::task_tgid(p) };
+    let notify = |w: &Watch| {
+        if w.kind == Kind::Proc {
+            // SAFETY: The knote outlives its hashed watch.
+            unsafe { filter_proc::exec(w.knote) };
+        }
+    };
+    // SAFETY: The tracepoint passes a live task, while the registry exists.
+    unsafe { for_each_watch(p, notify) };
+}
+
+/// Calls `f` on every hashed watch of `task`'s thread group, with their bucket locked.
+///
+/// # Safety
+///
+/// `task` is live (a probe's argument) and the registry exists.
+unsafe fn for_each_watch(task: *mut bindings::task_struct, mut f: impl FnMut(&Watch)) {
+    // SAFETY: Per the function's contract.
+    let pid = unsafe { crate::pid::task_tgid(task) };
     if pid.is_null() {
         return;
     }
-    // SAFETY: The task holds its pid during the probe.
+    // SAFETY: The task holds its pid while it is live.
     let pid = unsafe { Pid::from_raw(pid) };
     let tree = registry().bucket(pid).lock();
     let mut from = 0;
     while let Some((addr, w)) = next_watch(&tree, pid.addr(), from) {
         from = addr + 1;
         // SAFETY: Hashed watches are alive while their bucket is locked.
-        let w = unsafe { &*w };
-        if w.kind == Kind::Proc {
-            // SAFETY: The knote outlives its hashed watch.
-            unsafe { filter_proc::exec(w.knote) };
-        }
+        f(unsafe { &*w });
     }
 }
 
@@ -886,22 +898,12 @@ unsafe extern "C" fn probe_signal(
             return;
         }
     }
-    // SAFETY: The tracepoint passes a live task.
-    let pid = unsafe { crate::pid::task_tgid(task) };
-    if pid.is_null() {
-        return;
-    }
-    // SAFETY: The task holds its pid during the probe.
-    let pid = unsafe { Pid::from_raw(pid) };
-    let tree = registry().bucket(pid).lock();
-    let mut from = 0;
-    while let Some((addr, w)) = next_watch(&tree, pid.addr(), from) {
-        from = addr + 1;
-        // SAFETY: Hashed watches are alive while their bucket is locked.
-        let w = unsafe { &*w };
+    let notify = |w: &Watch| {
         if w.kind == Kind::Signal && w.sig == sig {
             // SAFETY: The knote outlives its hashed watch.
             unsafe { filter_proc::signal_generated(w.knote) };
         }
-    }
+    };
+    // SAFETY: The tracepoint passes a live task, while the registry exists.
+    unsafe { for_each_watch(task, notify) };
 }

@@ -74,26 +74,24 @@ impl Waker {
         // waiter's side, which looks at the ready list after queueing itself.
         // SAFETY: The queue is initialised (type invariant).
         if unsafe { sys::wq_has_sleeper(self.wq.get()) } {
-            // SAFETY: As above; the key is a poll mask, as wake_up_poll() passes it.
-            unsafe {
-                bindings::__wake_up(
-                    self.wq.get(),
-                    bindings::TASK_NORMAL,
-                    1,
-                    WAKE_KEY as usize as *mut c_void,
-                )
-            };
+            self.wake_up(1);
         }
     }
 
     /// Wakes every waiter (the kqueue was closed).
     pub(crate) fn wake_all(&self) {
-        // SAFETY: The queue is initialised (type invariant).
+        self.wake_up(0);
+    }
+
+    /// Wakes `nr_exclusive` exclusive waiters (0: all) and every poller.
+    fn wake_up(&self, nr_exclusive: i32) {
+        // SAFETY: The queue is initialised (type invariant); the key is a poll mask, as
+        // wake_up_poll() passes it.
         unsafe {
             bindings::__wake_up(
                 self.wq.get(),
                 bindings::TASK_NORMAL,
-                0,
+                nr_exclusive,
                 WAKE_KEY as usize as *mut c_void,
             )
         };

@@ -210,6 +210,19 @@ static int pipes_need(long n)
 	return 0;
 }
 
+/* A changelist: EVFILT_READ with @flags on the read ends of the first @n pipes. */
+static struct kevent *pipe_changes(long n, unsigned short flags)
+{
+	struct kevent *ev = calloc(n, sizeof(*ev));
+	long i;
+
+	if (!ev)
+		fail("calloc");
+	for (i = 0; i < n; i++)
+		set_kevent(&ev[i], pipe_rd[i], EVFILT_READ, flags, 0, 0);
+	return ev;
+}
+
 /* 1. The null call. */
 
 static double null_kq(long iters)
@@ -362,21 +375,14 @@ static void bench_reg(long n)
 	double one[MAX_REPS], b64[MAX_REPS], ep[MAX_REPS];
 	struct kevent *add, *del;
 	char params[160];
-	long i;
 	int r;
 
 	if (pipes_need(n)) {
 		printf("# reg n=%ld skipped: cannot create %ld pipes\n", n, n);
 		return;
 	}
-	add = calloc(n, sizeof(*add));
-	del = calloc(n, sizeof(*del));
-	if (!add || !del)
-		fail("calloc");
-	for (i = 0; i < n; i++) {
-		set_kevent(&add[i], pipe_rd[i], EVFILT_READ, EV_ADD, 0, 0);
-		set_kevent(&del[i], pipe_rd[i], EVFILT_READ, EV_DELETE, 0, 0);
-	}
+	add = pipe_changes(n, EV_ADD);
+	del = pipe_changes(n, EV_DELETE);
 	for (r = 0; r < reps; r++) {
 		if (r % 2) {
 			ep[r] = reg_epoll(n);
@@ -541,7 +547,7 @@ static void bench_scale(long n, long rounds)
 {
 	double kq[MAX_REPS], ep[MAX_REPS];
 	struct kevent *add, *del;
-	long i, loops = n < 10000 ? 10000 / n : 1;
+	long loops = n < 10000 ? 10000 / n : 1;
 	char params[160];
 	int r;
 
@@ -562,14 +568,8 @@ static void bench_scale(long n, long rounds)
 		 n, rounds);
 	report("scale_wait", params, kq, ep, "us/round", "lower");
 
-	add = calloc(n, sizeof(*add));
-	del = calloc(n, sizeof(*del));
-	if (!add || !del)
-		fail("calloc");
-	for (i = 0; i < n; i++) {
-		set_kevent(&add[i], pipe_rd[i], EVFILT_READ, EV_ADD, 0, 0);
-		set_kevent(&del[i], pipe_rd[i], EVFILT_READ, EV_DELETE, 0, 0);
-	}
+	add = pipe_changes(n, EV_ADD);
+	del = pipe_changes(n, EV_DELETE);
 	for (r = 0; r < reps; r++) {
 		if (r % 2) {
 			ep[r] = scale_reg_epoll(n, loops);
@@ -1376,7 +1376,6 @@ static void bench_mem(long n)
 	double kq[MAX_REPS], ep[MAX_REPS], s[MAX_REPS];
 	struct kevent *add;
 	char params[160];
-	long i;
 	int r;
 
 	if (sunreclaim_kb() < 0) {
@@ -1387,11 +1386,7 @@ static void bench_mem(long n)
 		printf("# mem n=%ld skipped: cannot create %ld pipes\n", n, n);
 		return;
 	}
-	add = calloc(n, sizeof(*add));
-	if (!add)
-		fail("calloc");
-	for (i = 0; i < n; i++)
-		set_kevent(&add[i], pipe_rd[i], EVFILT_READ, EV_ADD, 0, 0);
+	add = pipe_changes(n, EV_ADD);
 	for (r = 0; r < reps; r++) {
 		if (r % 2) {
 			ep[r] = mem_epoll(n);
