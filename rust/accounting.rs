@@ -38,7 +38,7 @@ const RESOURCES: usize = 4;
 
 impl Resource {
     /// The current limit (module parameters may be read at any time).
-    fn limit(self) -> u32 {
+    pub(crate) fn limit(self) -> u32 {
         use crate::module_parameters as p;
         match self {
             Resource::Knote => p::max_user_knotes.value(),

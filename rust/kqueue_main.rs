@@ -195,6 +195,7 @@ unsafe extern "C" fn kq_ioctl(file: *mut bindings::file, cmd: u32, arg: usize) -
 
 /// `KQUEUE_IOC_FEATURES`: writes what this module supports to the user address `arg`.
 fn features(arg: usize) -> Result<isize> {
+    use crate::accounting::Resource;
     use uapi::*;
     let mut f = Features {
         abi_version: KQUEUE_ABI_VERSION,
@@ -203,6 +204,10 @@ fn features(arg: usize) -> Result<isize> {
         kevent_flags: KQUEUE_KEVENT_FLAGS,
         max_changes: KQUEUE_MAX_CHANGES,
         max_events: KQUEUE_MAX_EVENTS,
+        max_user_knotes: Resource::Knote.limit(),
+        max_user_timers: Resource::Timer.limit(),
+        max_user_proc_watches: Resource::ProcWatch.limit(),
+        max_user_vnode_watches: Resource::VnodeWatch.limit(),
         ..Default::default()
     };
     if close_hook::active() {

@@ -67,7 +67,11 @@ pub(crate) struct Features {
     pub(crate) max_events: u32,
     pub(crate) reserved0: u32,
     pub(crate) fflags: [u32; 16],
-    pub(crate) reserved: [u32; 8],
+    pub(crate) max_user_knotes: u32,
+    pub(crate) max_user_timers: u32,
+    pub(crate) max_user_proc_watches: u32,
+    pub(crate) max_user_vnode_watches: u32,
+    pub(crate) reserved: [u32; 4],
 }
 
 // SAFETY: `repr(C)`, integers only, no padding (checked below).
@@ -79,7 +83,9 @@ const _: () = {
     assert!(size_of::<Features>() == 128);
     assert!(offset_of!(Features, reserved0) == 28);
     assert!(offset_of!(Features, fflags) == 32);
-    assert!(offset_of!(Features, reserved) == 96);
+    assert!(offset_of!(Features, max_user_knotes) == 96);
+    assert!(offset_of!(Features, max_user_vnode_watches) == 108);
+    assert!(offset_of!(Features, reserved) == 112);
     assert!(size_of::<KEvent>() == 64);
     assert!(offset_of!(KEvent, ident) == 0);
     assert!(offset_of!(KEvent, filter) == 8);

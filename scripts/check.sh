@@ -66,6 +66,7 @@ run_vm() {
 	selftests/vm/run-vm.sh --name "$flavour" --quiet \
 		--kernel "$kdir/arch/x86/boot/bzImage" \
 		--module "build/module-$flavour/kqueue.ko" \
+		--module-args "$KQ_TEST_MODULE_ARGS" \
 		--tests selftests/build \
 		--extra "$extra" \
 		--cmd "./kqdemo && KQ_REQUIRE_DEVICE=1 ./rust_integration --test-threads=1 && ./watch" \
@@ -173,10 +174,25 @@ if [[ " $flavours " == *" fast "* ]]; then
 	step "benchmark smoke run (fast kernel)" scripts/bench.sh --smoke
 fi
 
+# vm_report FLAVOUR: what a failed VM run left in its console log, short
+# enough for the tail of a CI log (the whole log is build/vm-FLAVOUR.log):
+# the per-program rows that failed, then the first kernel report.
+vm_report() {
+	local f=$1 log=build/vm-$1.log
+	[ -f "$log" ] || return 0
+	echo "    last test started: $(grep -a -o 'KQVM-BEGIN [^ ]*' "$log" | tail -n1 | cut -d' ' -f2)"
+	grep -a -E '^[[:space:]]*not ok [0-9]' "$log" | head -n 8 | sed 's/^[[:space:]]*/    /'
+	grep -a -m1 -A24 -E 'BUG:|Oops|general protection fault|kernel BUG at|WARNING:|Kernel panic|watchdog:|rcu: INFO' "$log" |
+		tr -d '\r' | sed 's/^/    | /'
+}
+
 echo
 log "check: done in $(($(date +%s) - t0)) s"
 for f in "${failures[@]+"${failures[@]}"}"; do
 	echo "  failed: $f"
+	case $f in
+	"vm "*) vm_report "$(echo "$f" | cut -d' ' -f2 | tr -d :)" ;;
+	esac
 done
 echo "$passed passed, $failed failed"
 [ "$failed" = 0 ]

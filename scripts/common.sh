@@ -26,6 +26,11 @@ KQ_RUST_LIB_SRC=/usr/src/rustc-1.96.0/library
 KQ_BINDGEN=$KQ_CACHE/bindgen-$KQ_BINDGEN_VERSION/bin/bindgen
 export LIBCLANG_PATH=/usr/lib/llvm-22/lib
 
+# Module parameters of the test VMs (run-vm.sh --module-args): a per-user
+# vnode-watch limit small enough that the test that fills it
+# (kqueue_vnode_test vnode_user_limit) takes seconds, not minutes, under KASAN.
+KQ_TEST_MODULE_ARGS=${KQ_TEST_MODULE_ARGS-max_user_vnode_watches=4096}
+
 log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 die() { printf 'error: %s\n' "$*" >&2; exit 1; }
 

@@ -301,6 +301,7 @@ cmd_vm() {
 		--kernel "$kd/vmlinuz" \
 		--preload "$kd/preload" --no-kunit \
 		--module "build/module-$flavour/kqueue.ko" \
+		--module-args "$KQ_TEST_MODULE_ARGS" \
 		--tests selftests/build \
 		--extra "$extra" \
 		--cmd "./kqdemo && KQ_REQUIRE_DEVICE=1 ./rust_integration --test-threads=1 && ./watch" \

@@ -42,6 +42,18 @@
 	(NOTE_SECONDS | NOTE_MSECONDS | NOTE_USECONDS | NOTE_NSECONDS |	\
 	 NOTE_ABSTIME)
 
+/*
+ * A per-user limit the module should report: the runner exports the module
+ * parameters it loaded the module with (selftests/vm/init.sh) as
+ * KQ_<PARAMETER>; without one, the default.
+ */
+static __u32 expected_limit(const char *env, __u32 def)
+{
+	const char *v = getenv(env);
+
+	return v ? (__u32)strtoul(v, NULL, 10) : def;
+}
+
 /* The NOTE_* bits each filter -1 .. -16 accepts, by slot. */
 static unsigned int expected_fflags(int slot)
 {
@@ -289,7 +301,14 @@ TEST_F(info, features_values)
 	EXPECT_EQ(0xe0000001u, f.fflags[-EVFILT_PROC - 1]);
 	EXPECT_EQ(0x1fu, f.fflags[-EVFILT_TIMER - 1]);
 	EXPECT_EQ(0xc1ffffffu, f.fflags[-EVFILT_USER - 1]);
-	for (i = 0; i < 8; i++)
+	/* The per-user limits: the module's parameters (the runner's values). */
+	EXPECT_EQ(expected_limit("KQ_MAX_USER_KNOTES", 1048576), f.max_user_knotes);
+	EXPECT_EQ(expected_limit("KQ_MAX_USER_TIMERS", 4096), f.max_user_timers);
+	EXPECT_EQ(expected_limit("KQ_MAX_USER_PROC_WATCHES", 8192),
+		  f.max_user_proc_watches);
+	EXPECT_EQ(expected_limit("KQ_MAX_USER_VNODE_WATCHES", 65536),
+		  f.max_user_vnode_watches);
+	for (i = 0; i < 4; i++)
 		EXPECT_EQ(0u, f.reserved[i]) TH_LOG("reserved[%d]", i);
 
 	/* The same answer on a duplicate and on another kqueue. */

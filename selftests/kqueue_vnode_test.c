@@ -916,16 +916,14 @@ TEST(vnode_permission)
 
 /*
  * max_user_vnode_watches: EVFILT_VNODE knotes and EVFILT_READ knotes on
- * regular files (which watch the file's growth) of one user share a limit,
- * 65536 unless the module was loaded with another value (Rust module
- * parameters are not in sysfs; the test VM loads the default), across all of
- * the user's kqueues. One more is ENOMEM, knotes that need no watch are not
- * affected, and closing a kqueue gives its watches back. A child with a uid
- * of its own runs it, so that no other watch counts.
+ * regular files (which watch the file's growth) of one user share a limit
+ * across all of the user's kqueues: the module parameter, which
+ * KQUEUE_IOC_FEATURES reports (the test VMs load a small one, the default is
+ * 65536). One more is ENOMEM, knotes that need no watch are not affected, and
+ * closing a kqueue gives its watches back. A child with a uid of its own runs
+ * it, so that no other watch counts.
  */
-#define VNODE_LIMIT	65536
-#define LIMIT_FDS	8192
-#define LIMIT_KQS	(VNODE_LIMIT / LIMIT_FDS)
+#define LIMIT_FDS	512
 
 /* Registers @filter on every descriptor in @fds; returns how many failed with ENOMEM, or -1. */
 static int register_all(int kq, const int *fds, int n, short filter)
@@ -952,10 +950,23 @@ static int register_all(int kq, const int *fds, int n, short filter)
 
 TEST(vnode_user_limit)
 {
-	struct rlimit rl = { LIMIT_FDS + 64, LIMIT_FDS + 64 };
+	struct kqueue_features f;
 	char dir[64], path[96];
-	int status, i;
+	int status, i, nkqs;
+	struct rlimit rl;
 	pid_t pid;
+
+	ASSERT_EQ(0, kqueue_features(&f)) TH_LOG("%s", strerror(errno));
+	/* Whole kqueues of LIMIT_FDS watches each, at least two of them. */
+	ASSERT_EQ(0u, f.max_user_vnode_watches % LIMIT_FDS)
+		TH_LOG("max_user_vnode_watches=%u is not a multiple of %d",
+		       f.max_user_vnode_watches, LIMIT_FDS);
+	nkqs = f.max_user_vnode_watches / LIMIT_FDS;
+	ASSERT_GE(nkqs, 2);
+	ASSERT_LE(nkqs, 1024);
+	TH_LOG("limit %u: %d kqueues of %d watches",
+	       f.max_user_vnode_watches, nkqs, LIMIT_FDS);
+	rl.rlim_cur = rl.rlim_max = LIMIT_FDS + nkqs + 64;
 
 	snprintf(dir, sizeof(dir), "/tmp/kq-vnode-limit-%d", getpid());
 	ASSERT_EQ(0, mkdir(dir, 0777));
@@ -964,8 +975,8 @@ TEST(vnode_user_limit)
 	pid = fork();
 	ASSERT_GE(pid, 0);
 	if (pid == 0) {
-		static int fds[LIMIT_FDS];
-		int kqs[LIMIT_KQS], extra, p[2];
+		static int fds[LIMIT_FDS], kqs[1024];
+		int extra, p[2];
 
 		if (setrlimit(RLIMIT_NOFILE, &rl) || setgid(4243) ||
 		    setuid(4243))
@@ -978,7 +989,7 @@ TEST(vnode_user_limit)
 				_exit(11);
 		}
 		/* Exactly the limit, half of it through EVFILT_READ. */
-		for (i = 0; i < LIMIT_KQS; i++) {
+		for (i = 0; i < nkqs; i++) {
 			kqs[i] = kqueue();
 			if (kqs[i] < 0)
 				_exit(13);

@@ -19,6 +19,8 @@
 # Inputs, placed in the initramfs by the host:
 #   /kqvm/preload/*.ko   modules to load first, in sorted order
 #   /kqvm/modules/*.ko   module to load (at most one)
+#   /kqvm/module-args    its parameters (NAME=VALUE ...), also exported to
+#                        the tests as KQ_<NAME in capitals>=VALUE
 #   /kqvm/cmd            shell command to run after the tests
 #   /tests/              test programs (each executable file, in sorted order)
 #   /extra/              extra files; the command runs there
@@ -77,8 +79,15 @@ for m in /kqvm/preload/*.ko; do
 	echo "KQVM-PRELOAD ${m##*/} rc=$rc"
 	[ "$rc" = 0 ] || insmod_ok=0
 done
+margs=
+[ -f /kqvm/module-args ] && margs=$(cat /kqvm/module-args)
+for a in $margs; do
+	n=$(echo "${a%%=*}" | tr 'a-z' 'A-Z')
+	export "KQ_$n=${a#*=}"
+done
 if [ -n "$module" ]; then
-	insmod "$module"
+	# shellcheck disable=SC2086  # one word per parameter
+	insmod "$module" $margs
 	rc=$?
 	echo "KQVM-INSMOD rc=$rc"
 	[ "$rc" = 0 ] || insmod_ok=0

@@ -20,6 +20,9 @@ Options:
   --module PATH      module (kqueue.ko) to insmod right after boot; its KUnit
                      suites (named kqueue*) must report results, and it must
                      unload cleanly (rmmod) at the end
+  --module-args "A=V ..."
+                     module parameters for the insmod of --module; the tests
+                     see each as KQ_<A in capitals>=V in their environment
   --preload DIR      kernel modules (*.ko, uncompressed) to insmod in sorted
                      order before --module (e.g. a distribution kernel's
                      ext4 and loop); each must load
@@ -63,7 +66,7 @@ die() {
 	exit 2
 }
 
-kernel='' module='' preload='' kunit=1 tests='' extra='' cmd='' have_cmd=0 results='' logcopy=''
+kernel='' module='' module_args='' preload='' kunit=1 tests='' extra='' cmd='' have_cmd=0 results='' logcopy=''
 timeout_s=600 memory=1024 name=vm quiet=0 icount=''
 while [ $# -gt 0 ]; do
 	opt=$1
@@ -86,7 +89,7 @@ while [ $# -gt 0 ]; do
 		shift
 		continue
 		;;
-	--kernel | --module | --preload | --tests | --extra | --cmd | --timeout | --memory | --results | --log | --name | --icount)
+	--kernel | --module | --module-args | --preload | --tests | --extra | --cmd | --timeout | --memory | --results | --log | --name | --icount)
 		[ $# -ge 2 ] || die "$opt needs an argument (see --help)"
 		val=$2
 		shift 2
@@ -98,6 +101,7 @@ while [ $# -gt 0 ]; do
 	case $opt in
 	--kernel) kernel=$val ;;
 	--module) module=$val ;;
+	--module-args) module_args=$val ;;
 	--preload) preload=$val ;;
 	--tests) tests=$val ;;
 	--extra) extra=$val ;;
@@ -114,6 +118,9 @@ done
 [ -n "$kernel" ] || die "--kernel is required (see $prog --help)"
 [ -f "$kernel" ] || die "kernel image not found: $kernel"
 [ -z "$module" ] || [ -f "$module" ] || die "module not found: $module"
+for a in $module_args; do
+	[[ $a =~ ^[a-z_][a-z0-9_]*=[0-9A-Za-z_,.-]+$ ]] || die "--module-args: not NAME=VALUE: $a"
+done
 [ -z "$preload" ] || [ -d "$preload" ] || die "preload directory not found: $preload"
 [ -z "$tests" ] || [ -d "$tests" ] || die "tests directory not found: $tests"
 [ -z "$extra" ] || [ -d "$extra" ] || die "extra directory not found: $extra"
@@ -202,6 +209,7 @@ for applet in $("$busybox" --list); do
 done
 install -m 0755 "$here/init.sh" "$root/init"
 [ -z "$module" ] || cp "$module" "$root/kqvm/modules/$(basename "$module")"
+[ -z "$module_args" ] || printf '%s\n' "$module_args" >"$root/kqvm/module-args"
 preloads=()
 if [ -n "$preload" ]; then
 	mkdir -p "$root/kqvm/preload"

@@ -207,7 +207,17 @@ struct kqueue_kevent_args {
  * @reserved0:    0
  * @fflags:       @fflags[-KQ_EVFILT_x - 1]: the KQ_NOTE_* a registration
  *                of that filter may carry (0 for an unsupported filter)
+ * @max_user_knotes:        per-user limit on knotes of every filter
+ * @max_user_timers:        per-user limit on live EVFILT_TIMER timers
+ * @max_user_proc_watches:  per-user limit on EVFILT_PROC, EVFILT_PROCDESC and
+ *                          EVFILT_SIGNAL knotes (NOTE_TRACK children included)
+ * @max_user_vnode_watches: per-user limit on EVFILT_VNODE knotes and
+ *                          EVFILT_READ knotes on regular files
  * @reserved:     0
+ *
+ * The four limits are the module parameters of the same names, as they are
+ * when the ioctl runs (0 from a module that does not report them). A change
+ * past a limit fails with ENOMEM.
  */
 struct kqueue_features {
 	__u32	abi_version;
@@ -219,7 +229,11 @@ struct kqueue_features {
 	__u32	max_events;
 	__u32	reserved0;
 	__u32	fflags[16];
-	__u32	reserved[8];
+	__u32	max_user_knotes;
+	__u32	max_user_timers;
+	__u32	max_user_proc_watches;
+	__u32	max_user_vnode_watches;
+	__u32	reserved[4];
 };
 
 #define KQUEUE_IOC_MAGIC	0xB9

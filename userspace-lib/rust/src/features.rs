@@ -128,6 +128,39 @@ impl Features {
     pub const fn max_events(&self) -> u32 {
         self.raw.max_events
     }
+
+    /// The per-user limits in force (the module's parameters); a change past
+    /// one fails with ENOMEM.
+    pub const fn user_limits(&self) -> UserLimits {
+        const fn reported(v: u32) -> Option<u32> {
+            if v == 0 {
+                None
+            } else {
+                Some(v)
+            }
+        }
+        UserLimits {
+            knotes: reported(self.raw.max_user_knotes),
+            timers: reported(self.raw.max_user_timers),
+            proc_watches: reported(self.raw.max_user_proc_watches),
+            vnode_watches: reported(self.raw.max_user_vnode_watches),
+        }
+    }
+}
+
+/// Per-user limits of the module, from [`Features::user_limits`]; `None` for
+/// a limit the module does not report.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub struct UserLimits {
+    /// Knotes of every filter.
+    pub knotes: Option<u32>,
+    /// Live `EVFILT_TIMER` timers.
+    pub timers: Option<u32>,
+    /// `EVFILT_PROC`, `EVFILT_PROCDESC` and `EVFILT_SIGNAL` knotes.
+    pub proc_watches: Option<u32>,
+    /// `EVFILT_VNODE` knotes and `EVFILT_READ` knotes on regular files.
+    pub vnode_watches: Option<u32>,
 }
 
 impl fmt::Debug for Features {
@@ -153,6 +186,7 @@ impl fmt::Debug for Features {
             .field("kevent_flags", &format_args!("{:#x}", self.kevent_flags()))
             .field("max_changes", &self.max_changes())
             .field("max_events", &self.max_events())
+            .field("user_limits", &self.user_limits())
             .field("fflags", &Fflags(self))
             .finish()
     }

@@ -79,7 +79,7 @@ mod features;
 mod queue;
 pub mod raw;
 
-pub use features::{features, Features};
+pub use features::{features, Features, UserLimits};
 pub use queue::Kqueue;
 
 use std::fmt;

@@ -279,8 +279,18 @@ pub struct Features {
     /// `fflags[-filter - 1]`: the `NOTE_*` bits a registration of that filter
     /// may carry (0 for an unsupported filter).
     pub fflags: [u32; 16],
+    /// Per-user limit on knotes of every filter (0: not reported).
+    pub max_user_knotes: u32,
+    /// Per-user limit on live `EVFILT_TIMER` timers (0: not reported).
+    pub max_user_timers: u32,
+    /// Per-user limit on `EVFILT_PROC`, `EVFILT_PROCDESC` and `EVFILT_SIGNAL`
+    /// knotes (0: not reported).
+    pub max_user_proc_watches: u32,
+    /// Per-user limit on `EVFILT_VNODE` knotes and `EVFILT_READ` knotes on
+    /// regular files (0: not reported).
+    pub max_user_vnode_watches: u32,
     /// 0.
-    pub reserved: [u32; 8],
+    pub reserved: [u32; 4],
 }
 
 const _: () = {
@@ -296,7 +306,11 @@ const _: () = {
     assert!(offset_of!(Features, max_events) == 24);
     assert!(offset_of!(Features, reserved0) == 28);
     assert!(offset_of!(Features, fflags) == 32);
-    assert!(offset_of!(Features, reserved) == 96);
+    assert!(offset_of!(Features, max_user_knotes) == 96);
+    assert!(offset_of!(Features, max_user_timers) == 100);
+    assert!(offset_of!(Features, max_user_proc_watches) == 104);
+    assert!(offset_of!(Features, max_user_vnode_watches) == 108);
+    assert!(offset_of!(Features, reserved) == 112);
 };
 
 /// The ioctl that reports what the module implements:

@@ -494,7 +494,11 @@ fn features_layout_and_ioctl_number() {
     assert_eq!(offset_of!(raw::Features, max_events), 24);
     assert_eq!(offset_of!(raw::Features, reserved0), 28);
     assert_eq!(offset_of!(raw::Features, fflags), 32);
-    assert_eq!(offset_of!(raw::Features, reserved), 96);
+    assert_eq!(offset_of!(raw::Features, max_user_knotes), 96);
+    assert_eq!(offset_of!(raw::Features, max_user_timers), 100);
+    assert_eq!(offset_of!(raw::Features, max_user_proc_watches), 104);
+    assert_eq!(offset_of!(raw::Features, max_user_vnode_watches), 108);
+    assert_eq!(offset_of!(raw::Features, reserved), 112);
     // _IOR(0xB9, 0x02, 128 bytes) = dir 2 << 30 | size << 16 | type << 8 | nr.
     let expected: u32 = (2 << 30) | (128 << 16) | (0xB9 << 8) | 0x02;
     assert_eq!(expected, 0x8080_B902);
@@ -511,6 +515,10 @@ fn sample_features() -> raw::Features {
         kevent_flags: raw::KQUEUE_KEVENT_FLAGS,
         max_changes: 100,
         max_events: 200,
+        max_user_knotes: 1000,
+        max_user_timers: 10,
+        max_user_proc_watches: 20,
+        max_user_vnode_watches: 30,
         ..Default::default()
     };
     f.fflags[0] = raw::NOTE_LOWAT;
@@ -555,6 +563,14 @@ fn features_accessors() {
     assert!(!f.event_flags().contains(EventFlags::ERROR));
     assert_eq!(f.kevent_flags(), raw::KQUEUE_KEVENT_FLAGS);
     assert_eq!((f.max_changes(), f.max_events()), (100, 200));
+    let l = f.user_limits();
+    assert_eq!(
+        (l.knotes, l.timers, l.proc_watches, l.vnode_watches),
+        (Some(1000), Some(10), Some(20), Some(30))
+    );
+    let none = Features::from_raw(raw::Features::default()).user_limits();
+    assert_eq!(none, UserLimits::default());
+    assert_eq!(none.vnode_watches, None);
     // A report of nothing supports nothing.
     let none = Features::from_raw(raw::Features::default());
     assert_eq!(none.filters().count(), 0);

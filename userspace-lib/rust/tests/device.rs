@@ -875,7 +875,26 @@ fn features_report_the_module() {
     }
     assert_eq!(vnode_notes, 0xfff);
     assert_eq!(r.reserved0, 0);
-    assert_eq!(r.reserved, [0; 8]);
+    assert_eq!(r.reserved, [0; 4]);
+    // The limits in force: the module's parameters (the test VMs' values are
+    // in the environment as KQ_<PARAMETER>) or their defaults.
+    let expect = |name: &str, default: u32| {
+        std::env::var(name)
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(default)
+    };
+    let limits = f.user_limits();
+    assert_eq!(limits.knotes, Some(expect("KQ_MAX_USER_KNOTES", 1 << 20)));
+    assert_eq!(limits.timers, Some(expect("KQ_MAX_USER_TIMERS", 4096)));
+    assert_eq!(
+        limits.proc_watches,
+        Some(expect("KQ_MAX_USER_PROC_WATCHES", 8192))
+    );
+    assert_eq!(
+        limits.vnode_watches,
+        Some(expect("KQ_MAX_USER_VNODE_WATCHES", 65536))
+    );
 
     // What the report calls unsupported is refused.
     for filter in -16..=-1 {
