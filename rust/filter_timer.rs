@@ -163,9 +163,12 @@ unsafe extern "C" fn timer_fn(timer: *mut bindings::hrtimer) -> bindings::hrtime
     let kn = unsafe { ArcBorrow::from_raw(kt.knote) };
     let mut restart = bindings::hrtimer_restart::HRTIMER_NORESTART;
     kn.kq().activate(kn, |st| {
+        // Only the knote's current timer counts. A timer that `modify` replaced (or `detach`
+        // took out) may still run once while its owner cancels it: it must neither add
+        // expirations nor restart, whatever the new timer's period or clock.
         let period = match &st.fstate {
-            FilterState::Timer(t) => t.period_ns,
-            _ => 0,
+            FilterState::Timer(t) if core::ptr::eq(t.timer.raw(), timer) => t.period_ns,
+            _ => return,
         };
         let expired = if period > 0 {
             restart = bindings::hrtimer_restart::HRTIMER_RESTART;

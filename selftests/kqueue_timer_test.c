@@ -49,18 +49,14 @@ static int64_t max_expirations(int64_t add0, int64_t col1, int64_t period_ms)
 	return (col1 - add0) / (period_ms * 1000000);
 }
 
-/* max_user_timers of the loaded module (4096 if it cannot be read). */
+/* max_user_timers of the loaded module, as KQUEUE_IOC_FEATURES reports it. */
 static long timer_limit(void)
 {
-	FILE *f = fopen("/sys/module/kqueue/parameters/max_user_timers", "r");
-	long v = 4096;
+	struct kqueue_features f;
 
-	if (f) {
-		if (fscanf(f, "%ld", &v) != 1)
-			v = 4096;
-		fclose(f);
-	}
-	return v;
+	if (kqueue_features(&f) || !f.max_user_timers)
+		return -1;
+	return f.max_user_timers;
 }
 
 FIXTURE(timer) {
@@ -449,6 +445,72 @@ TEST_F(timer, readd_restarts)
 	EXPECT_LE(ev.data, max_expirations(re0, t, 1000));
 }
 
+/*
+ * Re-adding a timer replaces it while its old hrtimer may be expiring on
+ * another CPU. The old one must neither count nor restart with the new
+ * timer's period: an absolute (CLOCK_REALTIME) timer forwarded by a
+ * monotonic period would expire again at once, forever, with its owner
+ * spinning in the cancel (a hard lockup). One thread arms absolute timers
+ * due in a few microseconds on one CPU while another re-adds them as
+ * periodic on the other CPU; afterwards the replaced timers must have left
+ * nothing behind.
+ */
+struct rearm_ctx {
+	int kq;
+	int rounds;
+	int errors;
+};
+
+static void *rearm_fn(void *arg)
+{
+	struct rearm_ctx *c = arg;
+	cpu_set_t set;
+	int i;
+
+	CPU_ZERO(&set);
+	CPU_SET(1, &set);
+	sched_setaffinity(0, sizeof(set), &set);
+	for (i = 0; i < c->rounds; i++)
+		if (timer_add(c->kq, 1 + i % 4, 0, 0, HOUR_S * 1000))
+			c->errors++;
+	return NULL;
+}
+
+TEST_F(timer, readd_races_expiry)
+{
+	struct rearm_ctx c = { .kq = self->kq, .rounds = 3000 };
+	struct kevent ev;
+	struct timespec ts;
+	cpu_set_t set;
+	pthread_t th;
+	int i, errors = 0;
+
+	if (sysconf(_SC_NPROCESSORS_ONLN) < 2)
+		SKIP(return, "needs two CPUs");
+	CPU_ZERO(&set);
+	CPU_SET(0, &set);
+	ASSERT_EQ(0, sched_setaffinity(0, sizeof(set), &set));
+	ASSERT_EQ(0, pthread_create(&th, NULL, rearm_fn, &c));
+	for (i = 0; i < c.rounds; i++) {
+		clock_gettime(CLOCK_REALTIME, &ts);
+		/* Due in 0 to 30 us: expiring while the other thread re-adds. */
+		if (timer_add(self->kq, 1 + i % 4, 0, NOTE_ABSTIME | NOTE_NSECONDS,
+			      ts.tv_sec * 1000000000LL + ts.tv_nsec + (i % 4) * 10000))
+			errors++;
+	}
+	pthread_join(th, NULL);
+	EXPECT_EQ(0, errors);
+	EXPECT_EQ(0, c.errors);
+	/* Re-added last as hour-long periodic timers: nothing is due. */
+	for (i = 1; i <= 4; i++)
+		ASSERT_EQ(0, timer_add(self->kq, i, 0, 0, HOUR_S * 1000));
+	EXPECT_EQ(0, kev_poll(self->kq, &ev, 1));
+	/* And the kqueue still works. */
+	ASSERT_EQ(0, timer_add(self->kq, 9, EV_ONESHOT, 0, 10));
+	ASSERT_EQ(1, kev_wait(self->kq, NULL, 0, &ev, 1, 5000));
+	EXPECT_EQ(9u, ev.ident);
+}
+
 TEST_F(timer, disabled_keeps_counting)
 {
 	int64_t add0, add1, col0, col1;
@@ -553,6 +615,7 @@ TEST_F(timer, user_limit)
 	struct kevent *chg, *out;
 	int n, bad = 0;
 
+	ASSERT_GT(max, 0) TH_LOG("no max_user_timers in KQUEUE_IOC_FEATURES");
 	if (max > 100000)
 		SKIP(return, "max_user_timers is %ld", max);
 	chg = calloc(max + 1, sizeof(*chg));
@@ -596,6 +659,7 @@ TEST_F(timer, user_limit_shared_and_released)
 	long max = timer_limit();
 	int kq2;
 
+	ASSERT_GT(max, 0) TH_LOG("no max_user_timers in KQUEUE_IOC_FEATURES");
 	if (max > 100000)
 		SKIP(return, "max_user_timers is %ld", max);
 
@@ -632,6 +696,7 @@ TEST_F(timer, user_limit_oneshot_released)
 	long total = 0;
 	int n;
 
+	ASSERT_GT(max, 0) TH_LOG("no max_user_timers in KQUEUE_IOC_FEATURES");
 	if (max > 100000)
 		SKIP(return, "max_user_timers is %ld", max);
 	chg = calloc(max, sizeof(*chg));
@@ -682,6 +747,7 @@ TEST_F(timer, user_limit_across_user_namespaces)
 	int status, kq2;
 	pid_t pid;
 
+	ASSERT_GT(max, 0) TH_LOG("no max_user_timers in KQUEUE_IOC_FEATURES");
 	if (max > 100000)
 		SKIP(return, "max_user_timers is %ld", max);
 	pid = fork();
