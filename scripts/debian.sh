@@ -296,8 +296,11 @@ cmd_vm() {
 	extra=$(mktemp -d)
 	cp userspace-lib/build/kqdemo build/rust-vm/rust_integration build/rust-vm/watch "$extra/"
 	# As check.sh's run_vm, on Debian's kernel: its ext4/loop modules first,
-	# no KUnit (Debian's kernels have none).
-	selftests/vm/run-vm.sh --name "$flavour" --quiet \
+	# no KUnit (Debian's kernels have none). Single-threaded TCG: Debian's
+	# kernels patch static branches and static calls (tracepoints the module
+	# registers and unregisters), and under multi-threaded TCG the other vCPU
+	# can run the stale text, an int3 Oops (selftests/vm/README.md).
+	selftests/vm/run-vm.sh --name "$flavour" --quiet --tcg-single \
 		--kernel "$kd/vmlinuz" \
 		--preload "$kd/preload" --no-kunit \
 		--module "build/module-$flavour/kqueue.ko" \
@@ -343,7 +346,7 @@ cmd_dkms() {
 	local extra
 	extra=$(mktemp -d)
 	cp userspace-lib/build/kqdemo "$extra/"
-	selftests/vm/run-vm.sh --name dkms --quiet --kernel "$kd/vmlinuz" --no-kunit \
+	selftests/vm/run-vm.sh --name dkms --quiet --tcg-single --kernel "$kd/vmlinuz" --no-kunit \
 		--module "$out/kqueue.ko" --extra "$extra" --cmd "./kqdemo" \
 		--log build/vm-dkms.log --timeout 300 || rc=$?
 	rm -rf "$extra"

@@ -40,6 +40,11 @@ Options:
   --icount SPEC      pass -icount SPEC to QEMU (e.g. shift=0,sleep=off): guest
                      time follows the instruction count (deterministic timing;
                      one host thread runs all vCPUs; TCG only)
+  --tcg-single       one host thread for all vCPUs (-accel tcg,thread=single):
+                     multi-threaded TCG lets a vCPU run a stale translation of
+                     kernel text another vCPU has just patched (an int3 Oops at
+                     a static branch or static call site, seen with Debian's
+                     kernels); slower, but still SMP for the guest
   --memory MB        guest memory (default 1024)
   --results FILE     write "pass=N fail=N skip=N" (totals) to FILE
   --log FILE         keep a copy of the guest console log in FILE
@@ -67,7 +72,7 @@ die() {
 }
 
 kernel='' module='' module_args='' preload='' kunit=1 tests='' extra='' cmd='' have_cmd=0 results='' logcopy=''
-timeout_s=600 memory=1024 name=vm quiet=0 icount=''
+tcg_single=0 timeout_s=600 memory=1024 name=vm quiet=0 icount=''
 while [ $# -gt 0 ]; do
 	opt=$1
 	case $opt in
@@ -86,6 +91,11 @@ while [ $# -gt 0 ]; do
 		;;
 	--no-kunit)
 		kunit=0
+		shift
+		continue
+		;;
+	--tcg-single)
+		tcg_single=1
 		shift
 		continue
 		;;
@@ -244,6 +254,10 @@ initrd=$work/initramfs.cpio.gz
 
 accel=(-accel tcg)
 accel_name=TCG
+if [ "$tcg_single" = 1 ]; then
+	accel=(-accel tcg,thread=single)
+	accel_name="TCG single-threaded"
+fi
 if [ "${KQ_KVM:-0}" = 1 ]; then
 	if [ -r /dev/kvm ] && [ -w /dev/kvm ]; then
 		accel=(-accel kvm -cpu host)
