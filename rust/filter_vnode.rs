@@ -113,6 +113,13 @@ const INODE_BASE: u32 = sys::FS_MODIFY
     | sys::FS_UNMOUNT;
 /// What an inode mark listens to only while a watch asks (frequent events).
 const INODE_OPT: u32 = sys::FS_ACCESS | sys::FS_OPEN | sys::FS_CLOSE_WRITE | sys::FS_CLOSE_NOWRITE;
+/// Each event of `INODE_OPT` and the notes that need it.
+const OPTIONAL: [(u32, u32); 4] = [
+    (sys::FS_ACCESS, NOTE_READ | NOTE_ATTRIB),
+    (sys::FS_OPEN, NOTE_OPEN),
+    (sys::FS_CLOSE_NOWRITE, NOTE_CLOSE),
+    (sys::FS_CLOSE_WRITE, NOTE_CLOSE_WRITE),
+];
 /// What an sb mark always listens to.
 const SB_BASE: u32 = sys::FS_ERROR;
 /// Added to an sb mark while a directory on it is watched.
@@ -187,6 +194,9 @@ struct MarkState {
     nlink: u32,
     /// Inode mark: the cookie of the last `FS_MOVED_FROM`.
     from_cookie: u32,
+    /// Inode mark: how many of `watches` need each event of `OPTIONAL`, kept as watches come,
+    /// go and change, so that the mark's mask is known without walking them.
+    wanting: [u32; OPTIONAL.len()],
 }
 
 impl MarkState {
@@ -197,7 +207,30 @@ impl MarkState {
             size,
             nlink,
             from_cookie: 0,
+            wanting: [0; OPTIONAL.len()],
         }
+    }
+
+    /// Counts a watch with `interest` in (`add`) or out of `wanting`.
+    fn count(&mut self, interest: u32, add: bool) {
+        for (n, &(_, notes)) in self.wanting.iter_mut().zip(OPTIONAL.iter()) {
+            if interest & notes != 0 {
+                *n = if add {
+                    n.saturating_add(1)
+                } else {
+                    n.saturating_sub(1)
+                };
+            }
+        }
+    }
+
+    /// The inode mark's mask: the base events and the optional ones some watch needs.
+    fn mask(&self) -> u32 {
+        self.wanting
+            .iter()
+            .zip(OPTIONAL.iter())
+            .filter(|(n, _)| **n > 0)
+            .fold(INODE_BASE, |mask, (_, &(event, _))| mask | event)
     }
 }
 
@@ -479,25 +512,7 @@ impl Watch {
 
 /// Listens to the frequent events only while a watch wants them. [`MARKS`] held.
 fn update_mask(vm: &Mark<VMark>) {
-    let interest = vm
-        .state
-        .lock()
-        .watches
-        .iter()
-        .fold(0, |acc, w| acc | w.interest.load(Ordering::Relaxed));
-    let mut mask = INODE_BASE;
-    if interest & (NOTE_READ | NOTE_ATTRIB) != 0 {
-        mask |= sys::FS_ACCESS;
-    }
-    if interest & NOTE_OPEN != 0 {
-        mask |= sys::FS_OPEN;
-    }
-    if interest & NOTE_CLOSE != 0 {
-        mask |= sys::FS_CLOSE_NOWRITE;
-    }
-    if interest & NOTE_CLOSE_WRITE != 0 {
-        mask |= sys::FS_CLOSE_WRITE;
-    }
+    let mask = vm.state.lock().mask();
     vm.modify_mask(mask, INODE_OPT & !mask);
 }
 
@@ -684,7 +699,11 @@ impl VnodeWatch {
         if let Some(sb) = &w.mark.users.as_ref(&g).sb {
             sb.state.lock().sb_watches.push_back(on_sb);
         }
-        w.mark.state.lock().watches.push_back(on_inode);
+        {
+            let mut st = w.mark.state.lock();
+            st.count(interest, true);
+            st.watches.push_back(on_inode);
+        }
         update_mask(&w.mark);
         drop(g);
         // INVARIANT: The watch is on both lists.
@@ -719,7 +738,9 @@ impl VnodeWatch {
     fn set_interest(w: &Watch, interest: u32) {
         let _g = MARKS.lock();
         {
-            let _st = w.mark.state.lock();
+            let mut st = w.mark.state.lock();
+            st.count(w.interest.load(Ordering::Relaxed), false);
+            st.count(interest, true);
             w.interest.store(interest, Ordering::Relaxed);
         }
         update_mask(&w.mark);
@@ -736,8 +757,12 @@ impl Drop for VnodeWatch {
         let w = &*self.0;
         let mut g = MARKS.lock();
         // After this no handler passes the knote to `activate`.
-        // SAFETY: A watch is only ever on its own inode mark's list (type invariant).
-        let on_inode = unsafe { w.mark.state.lock().watches.remove(w) };
+        let on_inode = {
+            let mut st = w.mark.state.lock();
+            st.count(w.interest.load(Ordering::Relaxed), false);
+            // SAFETY: A watch is only ever on its own inode mark's list (type invariant).
+            unsafe { st.watches.remove(w) }
+        };
         let on_sb = w.mark.users.as_ref(&g).sb.as_ref().and_then(|sb| {
             // SAFETY: A watch is only ever on the list of its inode mark's sb mark.
             unsafe { sb.state.lock().sb_watches.remove(w) }
@@ -933,6 +958,37 @@ mod tests {
         if let Some(v) = st.fstate.vnode_mut() {
             v.fired = notes;
         }
+    }
+
+    #[test]
+    fn mark_mask_follows_watch_counts() {
+        let mut st = MarkState::new(0, 1);
+        assert_eq!(st.mask(), INODE_BASE);
+        st.count(NOTE_WRITE | NOTE_DELETE, true);
+        assert_eq!(st.mask(), INODE_BASE);
+        st.count(NOTE_OPEN | NOTE_READ, true);
+        st.count(NOTE_OPEN | NOTE_CLOSE_WRITE, true);
+        assert_eq!(
+            st.mask(),
+            INODE_BASE | sys::FS_OPEN | sys::FS_ACCESS | sys::FS_CLOSE_WRITE
+        );
+        // Two watches want FS_OPEN: it stays until both are gone.
+        st.count(NOTE_OPEN | NOTE_READ, false);
+        assert_eq!(st.mask(), INODE_BASE | sys::FS_OPEN | sys::FS_CLOSE_WRITE);
+        // A change of interest: out with the old, in with the new.
+        st.count(NOTE_OPEN | NOTE_CLOSE_WRITE, false);
+        st.count(NOTE_ATTRIB | NOTE_CLOSE, true);
+        assert_eq!(
+            st.mask(),
+            INODE_BASE | sys::FS_ACCESS | sys::FS_CLOSE_NOWRITE
+        );
+        st.count(NOTE_ATTRIB | NOTE_CLOSE, false);
+        st.count(NOTE_WRITE | NOTE_DELETE, false);
+        assert_eq!(st.mask(), INODE_BASE);
+        // Never below zero.
+        st.count(NOTE_OPEN, false);
+        assert_eq!(st.wanting, [0; OPTIONAL.len()]);
+        assert_eq!(OPTIONAL.iter().fold(0, |m, &(e, _)| m | e), INODE_OPT);
     }
 
     #[test]

@@ -542,6 +542,55 @@ TEST_F(vnode, file_open_read_close)
 	close(fd);
 }
 
+/*
+ * Open and close events are listened to only while some knote on the inode
+ * asks for them: the inode's watches share that, and each one's own notes
+ * must keep arriving as the others come, change and go.
+ */
+TEST_F(vnode, optional_events_shared_by_watches)
+{
+	int fd, kq2, r;
+
+	fd = new_file("f", 0);
+	ASSERT_GE(fd, 0);
+	kq2 = kqueue();
+	ASSERT_GE(kq2, 0);
+	ASSERT_EQ(0, vn_add(self->kq, fd, EV_CLEAR, NOTE_OPEN | NOTE_CLOSE));
+	ASSERT_EQ(0, vn_add(kq2, fd, EV_CLEAR, NOTE_OPEN));
+
+	/* The second watch goes: the first still hears opens. */
+	ASSERT_EQ(0, kq_change(kq2, fd, EVFILT_VNODE, EV_DELETE, 0, 0, NULL));
+	r = open("f", O_RDONLY | O_CLOEXEC);
+	ASSERT_GE(r, 0);
+	ASSERT_EQ(0, close(r));
+	EXPECT_EQ(NOTE_OPEN | NOTE_CLOSE, VN(self->kq, fd));
+
+	/* The first changes to NOTE_WRITE: nobody asks for opens. */
+	ASSERT_EQ(0, vn_add(self->kq, fd, EV_CLEAR, NOTE_WRITE));
+	r = open("f", O_RDONLY | O_CLOEXEC);
+	ASSERT_GE(r, 0);
+	ASSERT_EQ(0, close(r));
+	EXPECT_EQ(0, VN(self->kq, fd));
+
+	/* A new watch asks again; the other's notes are unchanged. */
+	ASSERT_EQ(0, vn_add(kq2, fd, EV_CLEAR, NOTE_OPEN | NOTE_CLOSE));
+	r = open("f", O_RDWR | O_CLOEXEC);
+	ASSERT_GE(r, 0);
+	ASSERT_EQ(1, write(r, buf, 1));
+	ASSERT_EQ(0, close(r));
+	EXPECT_EQ(NOTE_OPEN, VN(kq2, fd));
+	EXPECT_EQ(NOTE_WRITE | NOTE_EXTEND, VN(self->kq, fd));
+
+	/* Closing the other kqueue drops its watch; the first asks for opens itself. */
+	ASSERT_EQ(0, close(kq2));
+	ASSERT_EQ(0, vn_add(self->kq, fd, EV_CLEAR, NOTE_WRITE | NOTE_OPEN));
+	r = open("f", O_RDONLY | O_CLOEXEC);
+	ASSERT_GE(r, 0);
+	ASSERT_EQ(0, close(r));
+	EXPECT_EQ(NOTE_OPEN, VN(self->kq, fd));
+	close(fd);
+}
+
 /* Directories. */
 
 TEST_F(vnode, dir_entries)
