@@ -69,6 +69,18 @@ impl FilterState {
     }
 }
 
+/// What a filter's `check` reads of the knote's state: taken by `Filter::snapshot` under the
+/// ready lock, when a scan takes the knote off the ready list, so that `check` need not take
+/// the lock again.
+#[derive(Clone, Copy, Default)]
+pub(crate) struct Snapshot {
+    pub(crate) sfflags: u32,
+    pub(crate) sdata: i64,
+    pub(crate) forced: bool,
+    /// Descriptor filters: the knote's poll watch, as it was attached.
+    pub(crate) fd: Option<crate::filter_fd::FdSnapshot>,
+}
+
 /// What `Filter::check` decided.
 pub(crate) enum Check {
     /// Report the event.
@@ -129,11 +141,18 @@ pub(crate) trait Filter: Sync {
     /// Called after `ev` was delivered to userspace: forgets what was reported.
     fn consume(&self, st: &mut KnoteState, ev: &KEvent);
 
+    /// What `check` will need of `st`, taken with the ready lock held when a scan takes the
+    /// knote off the ready list (the kqueue mutex is held from then until `check`). Nothing by
+    /// default.
+    fn snapshot(&self, _st: &mut KnoteState) -> Snapshot {
+        Snapshot::default()
+    }
+
     /// Decides at collection time, in process context with the kqueue mutex held (the ready
-    /// lock is not held), whether to report `kn`, and fills in the filter's part of `ev`.
-    /// The default drops a stale knote (`is_stale`), then asks `active` and `report` under the
-    /// ready lock.
-    fn check(&self, kn: &Knote, ev: &mut KEvent) -> Check {
+    /// lock is not held), whether to report `kn`, and fills in the filter's part of `ev`;
+    /// `snap` is what `snapshot` took. The default drops a stale knote (`is_stale`), then asks
+    /// `active` and `report` under the ready lock.
+    fn check(&self, kn: &Knote, _snap: &Snapshot, ev: &mut KEvent) -> Check {
         if self.is_stale(kn) {
             return Check::Stale;
         }

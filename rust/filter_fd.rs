@@ -39,7 +39,7 @@ use kernel::{
 
 use crate::fd_state::{self, FdKind, FdState};
 use crate::fdtable;
-use crate::filter::{Check, Filter, FilterState};
+use crate::filter::{Check, Filter, FilterState, Snapshot};
 use crate::filter_vnode::VnodeWatch;
 use crate::knote::{Knote, KnoteState};
 use crate::kqueue::Kqueue;
@@ -90,6 +90,15 @@ pub(crate) struct FdWatch {
 // SAFETY: The watch is only used under the owning kqueue's mutex, from any thread; `target` is
 // a kqueue, which is `Sync`.
 unsafe impl Send for FdWatch {}
+
+/// A descriptor knote's watch as `check` needs it, taken by `snapshot`. Valid while the kqueue
+/// mutex stays held after the snapshot: detaching (which frees the watch) needs that mutex.
+#[derive(Clone, Copy)]
+pub(crate) struct FdSnapshot {
+    watch: *const PollWatch<Knote>,
+    target: Option<NonNull<Kqueue>>,
+    kind: FdKind,
+}
 
 /// Wake-up tag of a watch whose file may have watchers of its own (see `kq_fd_wake`).
 const WAKE_DEFERRED: u32 = 1;
@@ -322,20 +331,35 @@ impl Filter for FdFilter {
         st.flags & EV_CLEAR == 0 || st.triggered
     }
 
-    fn check(&self, kn: &Knote, ev: &mut KEvent) -> Check {
-        let (watch, target, kind, snapshot) = {
-            let mut rd = kn.kq().ready_lock().lock();
-            let st = kn.state.access_mut(&mut rd);
-            // A wake-up from now on is a new one.
-            st.triggered = false;
-            let FilterState::Fd(fd) = &st.fstate else {
-                return Check::Skip;
-            };
-            let watch: *const PollWatch<Knote> = &*fd.watch;
-            (watch, fd.target, fd.kind, (st.sfflags, st.sdata, st.forced))
+    fn snapshot(&self, st: &mut KnoteState) -> Snapshot {
+        // A wake-up from now on is a new one.
+        st.triggered = false;
+        Snapshot {
+            sfflags: st.sfflags,
+            sdata: st.sdata,
+            forced: st.forced,
+            fd: match &st.fstate {
+                FilterState::Fd(fd) => Some(FdSnapshot {
+                    watch: &*fd.watch,
+                    target: fd.target,
+                    kind: fd.kind,
+                }),
+                _ => None,
+            },
+        }
+    }
+
+    fn check(&self, kn: &Knote, snap: &Snapshot, ev: &mut KEvent) -> Check {
+        let Some(FdSnapshot {
+            watch,
+            target,
+            kind,
+        }) = snap.fd
+        else {
+            return Check::Skip;
         };
-        // SAFETY: The watch is live while the knote is attached, and detaching needs the
-        // kqueue mutex, which our caller holds; the box does not move.
+        // SAFETY: The watch was attached when `snapshot` ran, and the kqueue mutex has been held
+        // since (`FdSnapshot`): it is live, and the box does not move.
         let watch = unsafe { &*watch };
         let file: &File = watch.file();
         let Ok(fd) = fd_of(kn.ident) else {
@@ -347,16 +371,16 @@ impl Filter for FdFilter {
         let mask = watch.poll();
         // Measuring a file can take its locks (a pipe's mutex, a socket's lock): skip it when
         // the poll mask already says the condition does not hold.
-        if self.quiet(kind, mask) && !snapshot.2 {
+        if self.quiet(kind, mask) && !snap.forced {
             return Check::Skip;
         }
         let fs = fd_state::measure(file);
         // SAFETY: `target` is kept alive by the watch's file reference (`FdWatch` invariant).
         let pending = target.map(|t| unsafe { t.as_ref() }.pending());
         let st = KnoteState {
-            sfflags: snapshot.0,
-            sdata: snapshot.1,
-            forced: snapshot.2,
+            sfflags: snap.sfflags,
+            sdata: snap.sdata,
+            forced: snap.forced,
             ..Default::default()
         };
         match self.evaluate(&st, mask, &fs, pending) {

@@ -25,7 +25,7 @@ use kernel::{
 };
 
 use crate::accounting::Resource;
-use crate::filter::{Check, Filter, FilterState};
+use crate::filter::{Check, Filter, FilterState, Snapshot};
 use crate::filter_fd;
 use crate::knote::{Knote, KnoteState};
 use crate::kqueue::PendingKnote;
@@ -205,7 +205,7 @@ impl Filter for ProcFilter {
         }
     }
 
-    fn check(&self, kn: &Knote, ev: &mut KEvent) -> Check {
+    fn check(&self, kn: &Knote, _snap: &Snapshot, ev: &mut KEvent) -> Check {
         if self.is_stale(kn) {
             return Check::Stale;
         }

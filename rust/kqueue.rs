@@ -43,7 +43,7 @@
 //! that is no longer active is dropped silently), reports, and appends the knotes that are
 //! still active to the tail after the scan: that gives round-robin order among ready knotes.
 
-use core::mem::size_of;
+use core::mem::{size_of, MaybeUninit};
 use core::ptr::{self, NonNull};
 use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
@@ -64,13 +64,45 @@ use kernel::{
 use crate::accounting::{Charger, Resource};
 use crate::close_hook;
 use crate::fdtable;
-use crate::filter::{self, Check};
+use crate::filter::{self, Check, Snapshot};
 use crate::knote::{Knote, KnoteKey, KnoteState};
 use crate::uapi::*;
 use crate::waker::Waker;
 
 /// Events copied out per batch during a scan.
 const SCAN_BATCH: usize = 16;
+
+/// Up to `SCAN_BATCH` items of one scan batch (its events, its candidates' snapshots), in
+/// order. Only the written ones are ever read, so a scan does not clear the whole array first
+/// (it did, on every call that found something queued).
+struct Batch<T: Copy> {
+    items: [MaybeUninit<T>; SCAN_BATCH],
+    /// The first `len` entries of `items` are written.
+    len: usize,
+}
+
+impl<T: Copy> Batch<T> {
+    fn new() -> Self {
+        Self {
+            items: [const { MaybeUninit::uninit() }; SCAN_BATCH],
+            len: 0,
+        }
+    }
+
+    /// Appends `item`. A scan takes at most `SCAN_BATCH` knotes, so there is always room.
+    fn push(&mut self, item: T) {
+        if let Some(slot) = self.items.get_mut(self.len) {
+            slot.write(item);
+            self.len += 1;
+        }
+    }
+
+    fn as_slice(&self) -> &[T] {
+        // SAFETY: The first `len` entries were written by `push`, and `MaybeUninit<T>` has the
+        // layout of `T`.
+        unsafe { core::slice::from_raw_parts(self.items.as_ptr().cast::<T>(), self.len) }
+    }
+}
 
 /// Knotes listed in `/proc/PID/fdinfo` at most (about 100 bytes each).
 const FDINFO_MAX: usize = 4096;
@@ -776,6 +808,8 @@ impl Kqueue {
         let mut total = 0usize;
         let mut again = List::<Knote, 0>::new();
         let mut nagain = 0usize;
+        // Knotes whose `check` said the condition went away, to decide at the end (see there).
+        let mut skipped = List::<Knote, 0>::new();
         // Whether this call took knotes off the ready list: it may then have swallowed the
         // wake-up meant for another waiter (an activation that found the knote taken).
         let mut popped = false;
@@ -787,10 +821,13 @@ impl Kqueue {
             }
             let want = SCAN_BATCH.min(max - total);
             let mut candidates = List::<Knote, 0>::new();
+            // The candidates' events, stamped when they are taken off the list (what `stamp`
+            // reads only changes under the kqueue mutex, which we hold), and what their
+            // `check` will need of their state.
+            let mut prepared = Batch::<(KEvent, Snapshot)>::new();
             let mut empty = true;
-            let mut evs = [KEvent::default(); SCAN_BATCH];
+            let mut evs = Batch::<KEvent>::new();
             let mut batch = List::<Knote, 0>::new();
-            let mut n = 0;
             {
                 let mut rd = self.ready.lock();
                 for _ in 0..want {
@@ -806,6 +843,9 @@ impl Kqueue {
                         continue;
                     }
                     if !kn.ops.check_under_ready_lock() {
+                        let mut ev = kn.blank_event();
+                        s.stamp(&mut ev);
+                        prepared.push((ev, kn.ops.snapshot(s)));
                         candidates.push_back(kn);
                         continue;
                     }
@@ -817,8 +857,7 @@ impl Kqueue {
                     let mut ev = kn.blank_event();
                     kn.ops.report(s, &mut ev);
                     s.stamp(&mut ev);
-                    evs[n] = ev;
-                    n += 1;
+                    evs.push(ev);
                     batch.push_back(kn);
                 }
             }
@@ -827,38 +866,29 @@ impl Kqueue {
             }
             popped = true;
             // Ask the other filters, in process context (descriptor filters poll the file).
-            while let Some(kn) = candidates.pop_front() {
-                let mut ev = kn.blank_event();
-                match kn.ops.check(&kn, &mut ev) {
+            for (stamped, snap) in prepared.as_slice() {
+                let Some(kn) = candidates.pop_front() else {
+                    break;
+                };
+                let mut ev = *stamped;
+                match kn.ops.check(&kn, snap, &mut ev) {
                     Check::Report => {
-                        let mut rd = self.ready.lock();
-                        kn.state.access_mut(&mut rd).stamp(&mut ev);
-                        evs[n] = ev;
-                        n += 1;
+                        evs.push(ev);
                         batch.push_back(kn);
                     }
-                    Check::Skip => {
-                        // Level-triggered: the condition went away. Decided under the lock, so
-                        // an activation that raced with the check is not lost.
-                        let mut rd = self.ready.lock();
-                        let s = kn.state.access_mut(&mut rd);
-                        if !s.disabled && kn.ops.active(s) {
-                            again.push_back(kn);
-                            nagain += 1;
-                        } else {
-                            drop(kn);
-                        }
-                    }
+                    Check::Skip => skipped.push_back(kn),
                     Check::Stale => {
                         let kn = kn.into_arc();
                         self.drop_stale(&mut st, &kn);
                     }
                 }
             }
+            let evs = evs.as_slice();
+            let n = evs.len();
             if n == 0 {
                 continue;
             }
-            if let Err(e) = out.write_slice(evs[..n].as_bytes()) {
+            if let Err(e) = out.write_slice(evs.as_bytes()) {
                 // Nothing of this batch was consumed: put it back at the head, in order.
                 self.ready.lock().append(&self.queued, &mut batch, n, true);
                 result = Err(e);
@@ -868,7 +898,7 @@ impl Kqueue {
             let mut dead = List::<Knote, 0>::new();
             {
                 let mut rd = self.ready.lock();
-                for ev in &evs[..n] {
+                for ev in evs {
                     let Some(kn) = batch.pop_front() else { break };
                     if ev.flags & EV_ONESHOT != 0 {
                         dead.push_back(kn);
@@ -897,6 +927,17 @@ impl Kqueue {
         // Nothing taken off the list (the common idle case): no baton to pass.
         let more = popped && {
             let mut rd = self.ready.lock();
+            // Level-triggered knotes whose condition went away: decided under the lock, so an
+            // activation that raced with the check (and found the knote taken) is not lost.
+            while let Some(kn) = skipped.pop_front() {
+                let s = kn.state.access_mut(&mut rd);
+                if !s.disabled && kn.ops.active(s) {
+                    again.push_back(kn);
+                    nagain += 1;
+                } else {
+                    drop(kn);
+                }
+            }
             rd.append(&self.queued, &mut again, nagain, false);
             rd.len > 0
         };
