@@ -813,6 +813,9 @@ impl Kqueue {
         // Whether this call took knotes off the ready list: it may then have swallowed the
         // wake-up meant for another waiter (an activation that found the knote taken).
         let mut popped = false;
+        // Set when the last report section also did the final one (`finish_scan`): whether
+        // knotes are left on the ready list.
+        let mut finished = None;
         let mut result = Ok(());
         while total < max {
             if self.queued.load(Ordering::Relaxed) == 0 {
@@ -918,28 +921,25 @@ impl Kqueue {
                         drop(kn);
                     }
                 }
+                // The scan ends here (no room left, or nothing queued): one section for both.
+                if total >= max || rd.len == 0 {
+                    finished = Some(self.finish_scan(&mut rd, &mut skipped, &mut again, nagain));
+                }
             }
             while let Some(kn) = dead.pop_front() {
                 let kn = kn.into_arc();
                 self.drop_knote(&mut st, &kn);
             }
-        }
-        // Nothing taken off the list (the common idle case): no baton to pass.
-        let more = popped && {
-            let mut rd = self.ready.lock();
-            // Level-triggered knotes whose condition went away: decided under the lock, so an
-            // activation that raced with the check (and found the knote taken) is not lost.
-            while let Some(kn) = skipped.pop_front() {
-                let s = kn.state.access_mut(&mut rd);
-                if !s.disabled && kn.ops.active(s) {
-                    again.push_back(kn);
-                    nagain += 1;
-                } else {
-                    drop(kn);
-                }
+            if finished.is_some() {
+                break;
             }
-            rd.append(&self.queued, &mut again, nagain, false);
-            rd.len > 0
+        }
+        let more = match finished {
+            Some(more) => more,
+            // Nothing taken off the list (the common idle case): no baton to pass.
+            None => {
+                popped && self.finish_scan(&mut self.ready.lock(), &mut skipped, &mut again, nagain)
+            }
         };
         drop(st);
         if more {
@@ -950,6 +950,30 @@ impl Kqueue {
             Err(e) if total == 0 => Err(e),
             _ => Ok(total),
         }
+    }
+
+    /// The end of a scan, under the ready lock: decides the knotes whose check found the
+    /// condition gone (level-triggered; under the lock, so an activation that raced with the
+    /// check, and found the knote taken, is not lost), then puts the `nagain` knotes of `again`
+    /// and those of them back on the ready list. Returns whether knotes are queued.
+    fn finish_scan(
+        &self,
+        rd: &mut ReadyState,
+        skipped: &mut List<Knote, 0>,
+        again: &mut List<Knote, 0>,
+        mut nagain: usize,
+    ) -> bool {
+        while let Some(kn) = skipped.pop_front() {
+            let s = kn.state.access_mut(rd);
+            if !s.disabled && kn.ops.active(s) {
+                again.push_back(kn);
+                nagain += 1;
+            } else {
+                drop(kn);
+            }
+        }
+        rd.append(&self.queued, again, nagain, false);
+        rd.len > 0
     }
 
     /// Sleeps until the ready list is non-empty, the deadline passes (returns `false`), a signal
