@@ -338,7 +338,8 @@ static void test_features(void)
 	mock.features.abi_version = KQUEUE_ABI_VERSION;
 	mock.features.filters = 1u << (-EVFILT_USER - 1);
 	mock.features.fflags[-EVFILT_TIMER - 1] = NOTE_ABSTIME;
-	mock.features.reserved[7] = 0x77;
+	mock.features.max_user_vnode_watches = 4096;
+	mock.features.reserved[3] = 0x77;
 	memset(&f, 0xa5, sizeof(f));
 	CHECK(kqueue_features(&f) == 0);
 	CHECK(mock.opens == 1 && strcmp(mock.path, "/dev/kqueue") == 0);
