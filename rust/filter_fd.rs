@@ -359,7 +359,9 @@ impl Filter for FdFilter {
             return Check::Skip;
         };
         // SAFETY: The watch was attached when `snapshot` ran, and the kqueue mutex has been held
-        // since (`FdSnapshot`): it is live, and the box does not move.
+        // since (`FdSnapshot`), by the scan, which detaches no knote of its batch before that
+        // knote's check (a stale knote is unregistered alone, after its own check; EV_ONESHOT
+        // ones after the whole batch): it is live, and the box does not move.
         let watch = unsafe { &*watch };
         let file: &File = watch.file();
         let Ok(fd) = fd_of(kn.ident) else {
