@@ -11,8 +11,9 @@
 //! the fprobe [`CLOSE_FPROBE`]) runs in atomic context in the closing task:
 //!
 //! 1. It looks the file up in the index of hooked knotes (`INDEX`: every knote that holds a
-//!    reference to a file, by file). Nothing is done, and no lock taken, while no knote is
-//!    indexed.
+//!    reference to a file, in a red-black tree by file, linked through the knotes' own
+//!    `index_node`, so indexing allocates nothing). Nothing is done, and no lock taken, while
+//!    no knote is indexed.
 //! 2. A knote is stale when the closing task belongs to the process that owns its kqueue and
 //!    its descriptor no longer refers to the file (another descriptor of the same file keeps it
 //!    alive), or when that process's descriptor table is being torn down (exit).
@@ -32,7 +33,9 @@
 //! and is taken by the probe with no other lock of the module held. It is never held across an
 //! allocation, a free or a sleep. An indexed knote is registered in its kqueue's table, which
 //! holds a reference to it, and its kqueue is alive (it detaches, and so unindexes, every knote
-//! before it goes away): under `INDEX` the probe may take references to both.
+//! before it goes away): under `INDEX` the probe may take references to both. An indexed
+//! knote's `file` does not change: `attach` sets it before the knote is indexed, and `detach`
+//! clears it after the knote was taken out (`Kqueue::hook`, `Kqueue::unhook`).
 
 use core::ffi::c_void;
 use core::ptr;
@@ -41,7 +44,6 @@ use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use kernel::{
     bindings,
     prelude::*,
-    rbtree::{RBTree, RBTreeNodeReservation},
     sync::{Arc, ArcBorrow},
     task::Task,
     types::Opaque,
@@ -53,18 +55,66 @@ use crate::knote::Knote;
 use crate::kqueue::Kqueue;
 use crate::sys;
 
-/// Index key: the file, then the knote (both as addresses), so that the knotes of one file are
-/// neighbours.
-type IndexKey = (usize, usize);
+/// The root of the index: a red-black tree of knotes ordered by the address of their file
+/// (knotes of the same file in the order they were indexed), linked through
+/// `Knote::index_node`.
+///
+/// # Invariants
+///
+/// Every node in the tree is the `index_node` of a knote that is indexed (module comment:
+/// alive, registered, with a constant `file`).
+pub(crate) struct Index(bindings::rb_root);
 
-/// A reserved index node (`reserve`).
-pub(crate) type IndexNode = RBTreeNodeReservation<IndexKey, ()>;
+// SAFETY: The tree's nodes are knotes, which are `Send + Sync`; the tree itself is only used
+// under `INDEX`.
+unsafe impl Send for Index {}
 
 crate::sync::raw_global_lock! {
-    // `init` is called in the module initializer, before any knote exists. (`RBTree::new` is
-    // not `const`: the tree is created by `init`.) A raw spinlock: the probe runs with
-    // preemption disabled, also on PREEMPT_RT. Nothing allocates or frees under it.
-    static INDEX: Option<RBTree<IndexKey, ()>> = None;
+    // `init` is called in the module initializer, before any knote exists. A raw spinlock:
+    // the probe runs with preemption disabled, also on PREEMPT_RT. Nothing allocates or frees
+    // under it.
+    static INDEX: Index = Index(bindings::rb_root { rb_node: ptr::null_mut() });
+}
+
+/// The knote whose `index_node` is `node`.
+///
+/// # Safety
+///
+/// `node` is the `index_node` of a live knote.
+unsafe fn knote_of(node: *mut bindings::rb_node) -> *const Knote {
+    // SAFETY: Per the contract.
+    unsafe { kernel::container_of!(node.cast::<Opaque<bindings::rb_node>>(), Knote, index_node) }
+}
+
+/// The index key of the knote whose `index_node` is `node`: its file's address.
+///
+/// # Safety
+///
+/// `node` is in the index, and `INDEX` is held.
+unsafe fn key_of(node: *mut bindings::rb_node) -> usize {
+    // SAFETY: By the `Index` invariant the knote is alive.
+    unsafe { (*knote_of(node)).file.load(Ordering::Relaxed) as usize }
+}
+
+/// Sets up a knote's `index_node` as not indexed (C's `RB_CLEAR_NODE`).
+///
+/// # Safety
+///
+/// `node` is valid for writes and in no tree.
+pub(crate) unsafe fn clear_node(node: *mut bindings::rb_node) {
+    // SAFETY: Per the contract.
+    unsafe {
+        (*node).__rb_parent_color = node as usize;
+        (*node).rb_left = ptr::null_mut();
+        (*node).rb_right = ptr::null_mut();
+    }
+}
+
+/// Whether a knote's `index_node` is in the index (C's `!RB_EMPTY_NODE`). `INDEX` is held, or
+/// the caller is the only one who could have indexed it.
+fn is_indexed(node: *mut bindings::rb_node) -> bool {
+    // SAFETY: `node` is a knote's `index_node`, set up by `clear_node`.
+    unsafe { (*node).__rb_parent_color != node as usize }
 }
 
 /// Number of indexed knotes: the probe returns at once while it is zero.
@@ -153,7 +203,6 @@ static PENDING: AtomicUsize = AtomicUsize::new(0);
 pub(crate) fn init() {
     // SAFETY: Called once, before any knote exists.
     unsafe { INDEX.init() };
-    *INDEX.lock() = Some(RBTree::new());
     let ret = register();
     if ret == 0 {
         HOOKED.store(true, Ordering::Release);
@@ -184,9 +233,7 @@ pub(crate) fn fini() {
     unsafe {
         bindings::synchronize_rcu_tasks()
     };
-    // The tree (empty by now) is freed after the lock is released.
-    let index = INDEX.lock().take();
-    drop(index);
+    // No kqueue is left, so the tree is empty; its nodes were the knotes' own.
 }
 
 /// Whether closes are seen by the probe. If not, every descriptor knote is left to the sweep.
@@ -194,32 +241,53 @@ pub(crate) fn active() -> bool {
     HOOKED.load(Ordering::Acquire)
 }
 
-/// Reserves the index node for a knote about to be indexed (process context).
-pub(crate) fn reserve() -> Result<IndexNode> {
-    RBTreeNodeReservation::new(GFP_KERNEL_ACCOUNT)
+/// Adds `kn`, registered and holding a reference to the file in its `file`, to the index.
+/// The kqueue mutex is held.
+pub(crate) fn index(kn: &Knote) {
+    let node = kn.index_node.get();
+    let key = kn.file.load(Ordering::Relaxed) as usize;
+    let mut guard = INDEX.lock();
+    let root: *mut bindings::rb_root = &raw mut guard.0;
+    // SAFETY: We hold `INDEX`, so the tree is ours to change; its nodes are indexed knotes
+    // (`Index` invariant). `node` is `kn`'s own, and in no tree: only this function indexes a
+    // knote, once, after `attach` (`Kqueue::hook`). INVARIANT: `kn` is alive and registered
+    // while indexed (module comment), and its key is its `file`.
+    unsafe {
+        let mut link: *mut *mut bindings::rb_node = &raw mut (*root).rb_node;
+        let mut parent = ptr::null_mut();
+        while !(*link).is_null() {
+            parent = *link;
+            link = if key < key_of(parent) {
+                &raw mut (*parent).rb_left
+            } else {
+                &raw mut (*parent).rb_right
+            };
+        }
+        // C's `rb_link_node`.
+        (*node).__rb_parent_color = parent as usize;
+        (*node).rb_left = ptr::null_mut();
+        (*node).rb_right = ptr::null_mut();
+        *link = node;
+        bindings::rb_insert_color(node, root);
+    }
+    INDEXED.fetch_add(1, Ordering::Relaxed);
 }
 
-/// Adds `kn`, which holds a reference to `file`, to the index. The kqueue mutex is held.
-pub(crate) fn index(node: IndexNode, file: *const bindings::file, kn: &Knote) {
-    let key = (file as usize, ptr::from_ref(kn) as usize);
-    if let Some(index) = INDEX.lock().as_mut() {
-        index.insert(node.into_node(key, ()));
-        INDEXED.fetch_add(1, Ordering::Relaxed);
+/// Removes `kn` from the index if it is there; after this the probe does not find it. The
+/// kqueue mutex is held.
+pub(crate) fn unindex(kn: &Knote) {
+    let node = kn.index_node.get();
+    let mut guard = INDEX.lock();
+    if !is_indexed(node) {
+        return;
     }
-}
-
-/// Removes `kn` from the index; after this the probe does not find it. The kqueue mutex is held.
-pub(crate) fn unindex(file: *const bindings::file, kn: &Knote) {
-    let key = (file as usize, ptr::from_ref(kn) as usize);
-    let removed = INDEX
-        .lock()
-        .as_mut()
-        .and_then(|index| index.remove_node(&key));
-    if removed.is_some() {
-        INDEXED.fetch_sub(1, Ordering::Relaxed);
+    // SAFETY: We hold `INDEX`, and `node` is in the tree (checked above).
+    unsafe {
+        bindings::rb_erase(node, &raw mut guard.0);
+        clear_node(node);
     }
-    // The node is freed here, after the lock is released.
-    drop(removed);
+    drop(guard);
+    INDEXED.fetch_sub(1, Ordering::Relaxed);
 }
 
 /// The fprobe handler: `file` is being closed by the descriptor table `files`.
@@ -242,24 +310,41 @@ unsafe fn kq_close_probe(file: *mut bindings::file, files: *mut c_void) {
         return;
     }
     let owner = fdtable::current_tgid();
-    let mut guard = INDEX.lock();
-    let Some(index) = guard.as_mut() else { return };
-    let mut cursor = index.cursor_lower_bound_mut(&(file as usize, 0));
-    while let Some(c) = cursor {
-        let (&(f, knp), ()) = c.current();
-        if f != file as usize {
+    let key = file as usize;
+    let guard = INDEX.lock();
+    // The leftmost node with this key, then its successors while they have it.
+    let mut first = ptr::null_mut();
+    let mut n = guard.0.rb_node;
+    // SAFETY: (Both loops.) We hold `INDEX`; the nodes of the tree are the `index_node`s of
+    // indexed knotes, alive while they are in it (`Index` invariant).
+    unsafe {
+        while !n.is_null() {
+            if key_of(n) < key {
+                n = (*n).rb_right;
+            } else {
+                if key_of(n) == key {
+                    first = n;
+                }
+                n = (*n).rb_left;
+            }
+        }
+    }
+    let mut n = first;
+    while !n.is_null() {
+        // SAFETY: See above.
+        let kn = unsafe { &*knote_of(n) };
+        if kn.file.load(Ordering::Relaxed) as usize != key {
             break;
         }
-        // SAFETY: An indexed knote is alive while it is in the index (module comment), and we
-        // hold the index lock.
-        let kn = unsafe { &*(knp as *const Knote) };
         let stale = kn.kq().owned_by(owner)
             && (exiting || fd_of(kn.ident).map_or(true, |fd| !fdtable::fd_is(fd, file)));
         if stale {
             queue_removal(kn);
         }
-        cursor = c.move_next();
+        // SAFETY: See above.
+        n = unsafe { bindings::rb_next(n) };
     }
+    drop(guard);
 }
 
 /// Queues the removal of `kn` as a task work of the current task. Atomic context, index lock
@@ -273,8 +358,8 @@ fn queue_removal(kn: &Knote) {
     let kq: Arc<Kqueue> = unsafe { ArcBorrow::from_raw(kn.kq_ptr()) }.into();
     // SAFETY: The knote is indexed, so it is alive and owned by an `Arc` (its kqueue's table).
     let kn_ref: Arc<Knote> = unsafe { ArcBorrow::from_raw(ptr::from_ref(kn)) }.into();
-    kn.close_kq
-        .store(Arc::into_raw(kq).cast_mut(), Ordering::Relaxed);
+    // The task work owns this reference to the kqueue; it finds it again through `kn.kq_ptr()`.
+    let kq_raw = Arc::into_raw(kq);
     let head = kn.close_work.get();
     // SAFETY: `head` is the knote's own callback head, unused until now (`closing` was false),
     // and it stays valid while the task work holds the reference taken below.
@@ -298,8 +383,7 @@ fn queue_removal(kn: &Knote) {
     // the sweep is there anyway): give the references back and leave the knote to the sweep.
     // SAFETY: Taken above and not handed over.
     let kn_ref = unsafe { Arc::from_raw(raw) };
-    let kq_raw = kn.close_kq.swap(ptr::null_mut(), Ordering::Relaxed);
-    // SAFETY: Stored above from `Arc::into_raw`.
+    // SAFETY: Made above by `Arc::into_raw`.
     let kq = unsafe { Arc::from_raw(kq_raw) };
     kq.hint_stale();
     kn.closing.store(false, Ordering::Release);
@@ -315,7 +399,7 @@ fn queue_removal(kn: &Knote) {
 /// # Safety
 ///
 /// `head` is the `close_work` of a knote queued by `queue_removal`, which handed over one
-/// reference to the knote (`Arc::into_raw`) and one to its kqueue (`close_kq`).
+/// reference to the knote and one to its kqueue (both `Arc::into_raw`).
 unsafe extern "C" fn close_work(head: *mut bindings::callback_head) {
     {
         // SAFETY: `head` is the `close_work` field of a knote.
@@ -328,9 +412,9 @@ unsafe extern "C" fn close_work(head: *mut bindings::callback_head) {
         };
         // SAFETY: The reference handed over by `queue_removal`.
         let kn = unsafe { Arc::from_raw(knp) };
-        let kq_raw = kn.close_kq.swap(ptr::null_mut(), Ordering::Relaxed);
-        // SAFETY: Stored by `queue_removal` from `Arc::into_raw`.
-        let kq = unsafe { Arc::from_raw(kq_raw) };
+        // SAFETY: `queue_removal` leaked this reference with `Arc::into_raw` of the knote's
+        // own kqueue.
+        let kq = unsafe { Arc::from_raw(kn.kq_ptr()) };
         kq.drop_closed(&kn);
     }
     // Last: module exit waits for this count (see `fini`).

@@ -99,11 +99,13 @@ pub(crate) struct Knote {
     /// Descriptor knotes: a close of the descriptor queued the knote's removal
     /// (`close_hook.rs`). Set once, by the probe.
     pub(crate) closing: AtomicBool,
-    /// While `closing`: the reference to the kqueue the removal holds (`Arc::into_raw`).
-    pub(crate) close_kq: AtomicPtr<Kqueue>,
     /// While `closing`: the task work that removes the knote.
     #[pin]
     pub(crate) close_work: Opaque<bindings::callback_head>,
+    /// Descriptor knotes holding a file: the node of the close hook's index, protected by the
+    /// index lock (`close_hook.rs`).
+    #[pin]
+    pub(crate) index_node: Opaque<bindings::rb_node>,
     /// The registering user's charge for this knote (`max_user_knotes`).
     charge: Charge,
 }
@@ -159,7 +161,8 @@ impl Knote {
                 state,
                 file: AtomicPtr::new(core::ptr::null_mut()),
                 closing: AtomicBool::new(false),
-                close_kq: AtomicPtr::new(core::ptr::null_mut()),
+                // SAFETY: `clear_node` only writes the node, which is in no tree yet.
+                index_node <- Opaque::ffi_init(|node| unsafe { crate::close_hook::clear_node(node) }),
                 close_work: Opaque::uninit(),
                 charge,
             }),

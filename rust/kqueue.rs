@@ -52,7 +52,7 @@ use kernel::{
     list::{List, ListArc},
     new_mutex, new_spinlock_irq,
     prelude::*,
-    rbtree::{RBTree, RBTreeNodeReservation},
+    rbtree::{Entry, RBTree, RBTreeNodeReservation, VacantEntry},
     seq_file::{seq_print, SeqFile},
     sync::{barrier, Arc, ArcBorrow, Mutex, MutexGuard, SpinLockIrq},
     task::Task,
@@ -64,7 +64,7 @@ use kernel::{
 use crate::accounting::{Charger, Resource};
 use crate::close_hook;
 use crate::fdtable;
-use crate::filter::{self, Check, Snapshot};
+use crate::filter::{self, Check, Filter, Snapshot};
 use crate::knote::{Knote, KnoteKey, KnoteState};
 use crate::uapi::*;
 use crate::waker::Waker;
@@ -579,59 +579,34 @@ impl Kqueue {
         }
         let ops = filter::lookup(kev.filter)?;
         let key = (kev.ident, kev.filter);
-        let mut existing = st.knotes.get(&key).cloned();
-        if ops.is_fd() {
-            // Every change on a descriptor needs the descriptor open (FreeBSD: EBADF), and a
-            // knote left from a file that descriptor referred to before is gone for good.
-            if !fdtable::fd_of(kev.ident).is_ok_and(fdtable::fd_is_open) {
-                if let Some(kn) = existing.take() {
-                    self.drop_stale(st, &kn);
+        // Every change on a descriptor needs the descriptor open (FreeBSD: EBADF), and a knote
+        // left from a file that descriptor referred to before is gone for good.
+        let open = !ops.is_fd() || fdtable::fd_of(kev.ident).is_ok_and(fdtable::fd_is_open);
+        // One walk of the table: a new knote goes into the slot this lookup found.
+        let existing = match st.knotes.entry(key) {
+            Entry::Vacant(slot) => {
+                if !open {
+                    return Err(EBADF);
                 }
+                return self.add(slot, ops, kev, charger);
+            }
+            Entry::Occupied(o) => o.get().clone(),
+        };
+        if ops.is_fd() {
+            if !open {
+                self.drop_stale(st, &existing);
                 return Err(EBADF);
             }
-            if let Some(kn) = existing.take_if(|kn| ops.is_stale(kn)) {
-                self.drop_stale(st, &kn);
+            if ops.is_stale(&existing) {
+                self.drop_stale(st, &existing);
+                let Entry::Vacant(slot) = st.knotes.entry(key) else {
+                    // `drop_stale` removed the table's knote with this key.
+                    return Err(EBADF);
+                };
+                return self.add(slot, ops, kev, charger);
             }
         }
-        let Some(kn) = existing else {
-            if fl & EV_ADD == 0 || fl & EV_DELETE != 0 {
-                return Err(ENOENT);
-            }
-            // Allocate everything that can fail before the filter attaches.
-            let node = RBTreeNodeReservation::new(GFP_KERNEL_ACCOUNT)?;
-            let hook_node = if ops.is_fd() && close_hook::active() {
-                Some(close_hook::reserve()?)
-            } else {
-                None
-            };
-            let charge = match charger {
-                Some(c) => c.charge(Resource::Knote)?,
-                None => charger
-                    .insert(Charger::current()?)
-                    .charge(Resource::Knote)?,
-            };
-            let kn = Knote::new_with(self, ops, kev, charge, GFP_KERNEL_ACCOUNT)?;
-            let attached = ops
-                .attach(&kn, kev)
-                .and_then(|()| self.hook(&kn, hook_node));
-            if let Err(e) = attached {
-                // The event source may have queued the knote before the attach failed (a
-                // process that exited meanwhile): it must not stay on the ready list, where a
-                // scan would take it for the registered knote with the same key.
-                // SAFETY: The knote was never registered, so no scan (they hold the kqueue
-                // mutex, as we do) has it in a local list.
-                drop(unsafe { self.ready.lock().remove(&self.queued, &kn) });
-                return Err(e);
-            }
-            st.knotes.insert(node.into_node(key, kn.clone()));
-            if fl & EV_FORCEONESHOT != 0 {
-                self.activate(kn.as_arc_borrow(), |s| {
-                    s.flags |= EV_ONESHOT;
-                    s.forced = true;
-                });
-            }
-            return Ok(());
-        };
+        let kn = existing;
         if fl & EV_DELETE != 0 {
             self.drop_knote(st, &kn);
             return Ok(());
@@ -657,27 +632,69 @@ impl Kqueue {
         Ok(())
     }
 
+    /// Creates, attaches and registers the knote for `kev` in the empty table slot `slot`
+    /// (`EV_ADD`; `ENOENT` otherwise). The kqueue mutex is held.
+    fn add(
+        &self,
+        slot: VacantEntry<'_, KnoteKey, Arc<Knote>>,
+        ops: &'static dyn Filter,
+        kev: &KEvent,
+        charger: &mut Option<Charger>,
+    ) -> Result {
+        let fl = kev.flags;
+        if fl & EV_ADD == 0 || fl & EV_DELETE != 0 {
+            return Err(ENOENT);
+        }
+        // Allocate everything that can fail before the filter attaches.
+        let node = RBTreeNodeReservation::new(GFP_KERNEL_ACCOUNT)?;
+        let charge = match charger {
+            Some(c) => c.charge(Resource::Knote)?,
+            None => charger
+                .insert(Charger::current()?)
+                .charge(Resource::Knote)?,
+        };
+        let kn = Knote::new_with(self, ops, kev, charge, GFP_KERNEL_ACCOUNT)?;
+        let attached = ops.attach(&kn, kev).and_then(|()| self.hook(&kn));
+        if let Err(e) = attached {
+            // The event source may have queued the knote before the attach failed (a
+            // process that exited meanwhile): it must not stay on the ready list, where a
+            // scan would take it for the registered knote with the same key.
+            // SAFETY: The knote was never registered, so no scan (they hold the kqueue
+            // mutex, as we do) has it in a local list.
+            drop(unsafe { self.ready.lock().remove(&self.queued, &kn) });
+            return Err(e);
+        }
+        slot.insert(kn.clone(), node);
+        if fl & EV_FORCEONESHOT != 0 {
+            self.activate(kn.as_arc_borrow(), |s| {
+                s.flags |= EV_ONESHOT;
+                s.forced = true;
+            });
+        }
+        Ok(())
+    }
+
     /// After a successful `attach` of a descriptor knote: puts the knote in the close hook's
-    /// index if it holds a file the hook can see (`node` was reserved for that), otherwise
+    /// index if it holds a file the hook can see, otherwise
     /// counts it for the sweep. Fails with `EBADF`, detaching the knote, if the descriptor was
     /// closed meanwhile (by another thread, before the index could tell the hook about the
     /// knote). The kqueue mutex is held.
-    fn hook(&self, kn: &Arc<Knote>, node: Option<close_hook::IndexNode>) -> Result {
+    fn hook(&self, kn: &Arc<Knote>) -> Result {
         if !kn.ops.is_fd() {
             return Ok(());
         }
         let file = kn.file.load(Ordering::Relaxed);
-        let Some(node) = node.filter(|_| !file.is_null()) else {
+        if file.is_null() || !close_hook::active() {
             self.unhooked.fetch_add(1, Ordering::Relaxed);
             return Ok(());
-        };
-        close_hook::index(node, file, kn);
+        }
+        close_hook::index(kn);
         // A close that removed the descriptor before the knote was indexed found nothing to
         // do; one that comes later finds the knote. The index lock orders the two.
         if fdtable::fd_of(kn.ident).is_ok_and(|fd| fdtable::fd_is(fd, file)) {
             return Ok(());
         }
-        close_hook::unindex(file, kn);
+        close_hook::unindex(kn);
         kn.ops.detach_deferred(kn);
         Err(EBADF)
     }
@@ -690,7 +707,7 @@ impl Kqueue {
         }
         let file = kn.file.load(Ordering::Relaxed);
         if close_hook::active() && !file.is_null() {
-            close_hook::unindex(file, kn);
+            close_hook::unindex(kn);
         } else {
             self.unhooked.fetch_sub(1, Ordering::Relaxed);
         }
@@ -773,8 +790,8 @@ impl Kqueue {
     fn unregister(&self, st: &mut KqState, kn: &Arc<Knote>, defer_put: bool) {
         // Only the table's own knote is detached and unregistered: another knote with the
         // same key is not this one's business.
-        let owned = match st.knotes.get(&kn.key()) {
-            Some(cur) if Arc::ptr_eq(cur, kn) => st.knotes.remove(&kn.key()),
+        let owned = match st.knotes.find_mut(&kn.key()) {
+            Some(cur) if Arc::ptr_eq(cur.get(), kn) => Some(cur.remove()),
             _ => None,
         };
         if owned.is_some() {
