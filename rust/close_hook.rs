@@ -52,6 +52,7 @@ use kernel::{
 use crate::fdtable;
 use crate::filter_fd::fd_of;
 use crate::knote::Knote;
+use crate::knote_table::{clear_node, is_linked, link_node};
 use crate::kqueue::Kqueue;
 use crate::sys;
 
@@ -94,27 +95,6 @@ unsafe fn knote_of(node: *mut bindings::rb_node) -> *const Knote {
 unsafe fn key_of(node: *mut bindings::rb_node) -> usize {
     // SAFETY: By the `Index` invariant the knote is alive.
     unsafe { (*knote_of(node)).file.load(Ordering::Relaxed) as usize }
-}
-
-/// Sets up a knote's `index_node` as not indexed (C's `RB_CLEAR_NODE`).
-///
-/// # Safety
-///
-/// `node` is valid for writes and in no tree.
-pub(crate) unsafe fn clear_node(node: *mut bindings::rb_node) {
-    // SAFETY: Per the contract.
-    unsafe {
-        (*node).__rb_parent_color = node as usize;
-        (*node).rb_left = ptr::null_mut();
-        (*node).rb_right = ptr::null_mut();
-    }
-}
-
-/// Whether a knote's `index_node` is in the index (C's `!RB_EMPTY_NODE`). `INDEX` is held, or
-/// the caller is the only one who could have indexed it.
-fn is_indexed(node: *mut bindings::rb_node) -> bool {
-    // SAFETY: `node` is a knote's `index_node`, set up by `clear_node`.
-    unsafe { (*node).__rb_parent_color != node as usize }
 }
 
 /// Number of indexed knotes: the probe returns at once while it is zero.
@@ -263,11 +243,7 @@ pub(crate) fn index(kn: &Knote) {
                 &raw mut (*parent).rb_right
             };
         }
-        // C's `rb_link_node`.
-        (*node).__rb_parent_color = parent as usize;
-        (*node).rb_left = ptr::null_mut();
-        (*node).rb_right = ptr::null_mut();
-        *link = node;
+        link_node(node, parent, link);
         bindings::rb_insert_color(node, root);
     }
     INDEXED.fetch_add(1, Ordering::Relaxed);
@@ -278,7 +254,7 @@ pub(crate) fn index(kn: &Knote) {
 pub(crate) fn unindex(kn: &Knote) {
     let node = kn.index_node.get();
     let mut guard = INDEX.lock();
-    if !is_indexed(node) {
+    if !is_linked(node) {
         return;
     }
     // SAFETY: We hold `INDEX`, and `node` is in the tree (checked above).

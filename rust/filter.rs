@@ -214,19 +214,34 @@ pub(crate) fn name(filter: i16) -> &'static str {
 }
 
 /// Looks up the filter for `filter`, or `EINVAL` for an unknown or unsupported one.
-pub(crate) fn lookup(filter: i16) -> Result<&'static dyn Filter> {
+pub(crate) fn lookup(filter: i16) -> Result<Ops> {
     match filter {
-        uapi::EVFILT_USER => Ok(&crate::filter_user::UserFilter),
-        uapi::EVFILT_TIMER => Ok(&crate::filter_timer::TimerFilter),
-        uapi::EVFILT_READ => Ok(&crate::filter_fd::READ),
-        uapi::EVFILT_WRITE => Ok(&crate::filter_fd::WRITE),
-        uapi::EVFILT_EMPTY => Ok(&crate::filter_fd::EMPTY),
-        uapi::EVFILT_VNODE => Ok(&crate::filter_vnode::VNODE),
-        uapi::EVFILT_PROC => Ok(&crate::filter_proc::PROC),
-        uapi::EVFILT_PROCDESC => Ok(&crate::filter_proc::PROCDESC),
-        uapi::EVFILT_SIGNAL => Ok(&crate::filter_proc::SIGNAL),
+        uapi::EVFILT_USER => Ok(&USER),
+        uapi::EVFILT_TIMER => Ok(&TIMER),
+        uapi::EVFILT_READ => Ok(&READ),
+        uapi::EVFILT_WRITE => Ok(&WRITE),
+        uapi::EVFILT_EMPTY => Ok(&EMPTY),
+        uapi::EVFILT_VNODE => Ok(&VNODE),
+        uapi::EVFILT_PROC => Ok(&PROC),
+        uapi::EVFILT_PROCDESC => Ok(&PROCDESC),
+        uapi::EVFILT_SIGNAL => Ok(&SIGNAL),
         // FreeBSD's filters not implemented yet, and the FreeBSD-only ones (AIO, FS, LIO,
         // SENDFILE), are invalid here, like unknown ones.
         _ => Err(EINVAL),
     }
 }
+
+/// A filter implementation as a knote keeps it: a thin reference (8 bytes, where a reference
+/// to the trait object would take 16) to one of the statics below.
+pub(crate) type Ops = &'static &'static dyn Filter;
+
+static USER: &dyn Filter = &crate::filter_user::UserFilter;
+static TIMER: &dyn Filter = &crate::filter_timer::TimerFilter;
+static READ: &dyn Filter = &crate::filter_fd::READ;
+static WRITE: &dyn Filter = &crate::filter_fd::WRITE;
+static EMPTY: &dyn Filter = &crate::filter_fd::EMPTY;
+static VNODE: &dyn Filter = &crate::filter_vnode::VNODE;
+/// `EVFILT_PROC`, for the knotes `NOTE_TRACK` creates.
+pub(crate) static PROC: &dyn Filter = &crate::filter_proc::PROC;
+static PROCDESC: &dyn Filter = &crate::filter_proc::PROCDESC;
+static SIGNAL: &dyn Filter = &crate::filter_proc::SIGNAL;

@@ -20,7 +20,6 @@
 
 use kernel::{
     prelude::*,
-    rbtree::RBTreeNodeReservation,
     sync::{Arc, ArcBorrow},
 };
 
@@ -438,8 +437,7 @@ fn track_child(
     };
     // Atomic context (see the module comment): the child must be watched before it runs.
     let charge = parent.charge_another(Resource::Knote)?;
-    let kn = Knote::new_with(kq, &PROC, &kev, charge, GFP_ATOMIC)?;
-    let node = RBTreeNodeReservation::new(GFP_ATOMIC)?;
+    let kn = Knote::new_with(kq, &crate::filter::PROC, &kev, charge, GFP_ATOMIC)?;
     // We run inside the fork probe with the bucket locks held. `kn` outlives the new watch:
     // it is destroyed by `untrack` below or by `detach`.
     let cw = Watch::track(w, child, ctx_of(&kn), cb).ok_or(ENOMEM)?;
@@ -452,7 +450,7 @@ fn track_child(
             ..Default::default()
         });
     });
-    if let Err(p) = kq.queue_pending(PendingKnote::new(kn, node, parent.into())) {
+    if let Err(p) = kq.queue_pending(PendingKnote::new(kn, parent.into())) {
         let child = p.knote;
         // Undo the watch, still in the same probe call (the bucket locks are held).
         let cw = {

@@ -20,7 +20,8 @@ use kernel::{
 };
 
 use crate::accounting::{Charge, Resource};
-use crate::filter::Filter;
+use crate::filter::Ops;
+use crate::knote_table;
 use crate::kqueue::{Kqueue, ReadyState};
 use crate::uapi::{KEvent, EV_ACTIONS, EV_DISABLE};
 
@@ -81,7 +82,7 @@ pub(crate) struct Knote {
     /// `EVFILT_*`.
     pub(crate) filter: i16,
     /// The filter implementation.
-    pub(crate) ops: &'static dyn Filter,
+    pub(crate) ops: Ops,
     /// The owning kqueue.
     kq: NonNull<Kqueue>,
     /// Links of the kqueue's ready list.
@@ -106,6 +107,9 @@ pub(crate) struct Knote {
     /// index lock (`close_hook.rs`).
     #[pin]
     pub(crate) index_node: Opaque<bindings::rb_node>,
+    /// The node of the kqueue's knote table (`knote_table.rs`), protected by the kqueue mutex.
+    #[pin]
+    pub(crate) table_node: Opaque<bindings::rb_node>,
     /// The registering user's charge for this knote (`max_user_knotes`).
     charge: Charge,
 }
@@ -131,7 +135,7 @@ impl Knote {
     /// `NOTE_TRACK` creates knotes in atomic context. The filter's `attach` has not run yet.
     pub(crate) fn new_with(
         kq: &Kqueue,
-        ops: &'static dyn Filter,
+        ops: Ops,
         kev: &KEvent,
         charge: Charge,
         gfp: kernel::alloc::Flags,
@@ -162,7 +166,9 @@ impl Knote {
                 file: AtomicPtr::new(core::ptr::null_mut()),
                 closing: AtomicBool::new(false),
                 // SAFETY: `clear_node` only writes the node, which is in no tree yet.
-                index_node <- Opaque::ffi_init(|node| unsafe { crate::close_hook::clear_node(node) }),
+                index_node <- Opaque::ffi_init(|node| unsafe { knote_table::clear_node(node) }),
+                // SAFETY: As above.
+                table_node <- Opaque::ffi_init(|node| unsafe { knote_table::clear_node(node) }),
                 close_work: Opaque::uninit(),
                 charge,
             }),
@@ -202,3 +208,7 @@ impl Knote {
         (self.ident, self.filter)
     }
 }
+
+// A knote and its `Arc` count (8 bytes with padding) fit in kmalloc-256: with the poll watch,
+// that is what a registered descriptor costs.
+const _: () = assert!(core::mem::size_of::<Knote>() + 8 <= 256);

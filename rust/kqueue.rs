@@ -52,7 +52,6 @@ use kernel::{
     list::{List, ListArc},
     new_mutex, new_spinlock_irq,
     prelude::*,
-    rbtree::{Entry, RBTree, RBTreeNodeReservation, VacantEntry},
     seq_file::{seq_print, SeqFile},
     sync::{barrier, Arc, ArcBorrow, Mutex, MutexGuard, SpinLockIrq},
     task::Task,
@@ -64,8 +63,9 @@ use kernel::{
 use crate::accounting::{Charger, Resource};
 use crate::close_hook;
 use crate::fdtable;
-use crate::filter::{self, Check, Filter, Snapshot};
+use crate::filter::{self, Check, Snapshot};
 use crate::knote::{Knote, KnoteKey, KnoteState};
+use crate::knote_table::{Entry, KnoteTable, VacantEntry};
 use crate::uapi::*;
 use crate::waker::Waker;
 
@@ -134,7 +134,7 @@ pub(crate) fn fini() {
 /// State protected by `Kqueue::state`.
 pub(crate) struct KqState {
     /// Every registered knote, by (ident, filter).
-    knotes: RBTree<KnoteKey, Arc<Knote>>,
+    knotes: KnoteTable,
     /// Where the next stale-descriptor sweep starts (`Kqueue::sweep`).
     sweep_from: Option<KnoteKey>,
 }
@@ -153,25 +153,15 @@ pub(crate) struct ReadyState {
 pub(crate) struct PendingKnote {
     /// The new knote, attached and inactive.
     pub(crate) knote: Arc<Knote>,
-    /// Its node in the knote table, allocated in advance.
-    node: RBTreeNodeReservation<KnoteKey, Arc<Knote>>,
     /// The knote whose event created it.
     pub(crate) origin: Arc<Knote>,
 }
 
 impl PendingKnote {
-    /// A knote to register later, with its table node reserved in advance
-    /// (`RBTreeNodeReservation::new`).
-    pub(crate) fn new(
-        knote: Arc<Knote>,
-        node: RBTreeNodeReservation<KnoteKey, Arc<Knote>>,
-        origin: Arc<Knote>,
-    ) -> Self {
-        Self {
-            knote,
-            node,
-            origin,
-        }
+    /// A knote to register later (its table node is part of it: registering it cannot fail
+    /// for want of memory).
+    pub(crate) fn new(knote: Arc<Knote>, origin: Arc<Knote>) -> Self {
+        Self { knote, origin }
     }
 }
 
@@ -298,7 +288,7 @@ impl Kqueue {
         Arc::pin_init(
             try_pin_init!(Self {
                 state <- new_mutex!(
-                    KqState { knotes: RBTree::new(), sweep_from: None },
+                    KqState { knotes: KnoteTable::new(), sweep_from: None },
                     "kqueue::state"
                 ),
                 ready <- new_spinlock_irq!(
@@ -367,19 +357,16 @@ impl Kqueue {
             return;
         }
         for p in self.take_pending() {
-            let key = p.knote.key();
-            if st.knotes.get(&key).is_some() {
-                let origin_key = p.origin.key();
+            if st.knotes.insert(p.knote.clone()).is_err() {
                 let origin_registered = st
                     .knotes
-                    .get(&origin_key)
-                    .is_some_and(|o| Arc::ptr_eq(o, &p.origin));
+                    .get(&p.origin.key())
+                    .is_some_and(|o| ptr::eq(&*o, &*p.origin));
                 p.knote
                     .ops
                     .pending_refused(&p.knote, &p.origin, origin_registered);
                 continue;
             }
-            st.knotes.insert(p.node.into_node(key, p.knote.clone()));
             p.knote.ops.pending_registered(&p.knote);
         }
     }
@@ -590,7 +577,7 @@ impl Kqueue {
                 }
                 return self.add(slot, ops, kev, charger);
             }
-            Entry::Occupied(o) => o.get().clone(),
+            Entry::Occupied(kn) => Arc::from(kn),
         };
         if ops.is_fd() {
             if !open {
@@ -636,8 +623,8 @@ impl Kqueue {
     /// (`EV_ADD`; `ENOENT` otherwise). The kqueue mutex is held.
     fn add(
         &self,
-        slot: VacantEntry<'_, KnoteKey, Arc<Knote>>,
-        ops: &'static dyn Filter,
+        slot: VacantEntry<'_>,
+        ops: filter::Ops,
         kev: &KEvent,
         charger: &mut Option<Charger>,
     ) -> Result {
@@ -646,7 +633,6 @@ impl Kqueue {
             return Err(ENOENT);
         }
         // Allocate everything that can fail before the filter attaches.
-        let node = RBTreeNodeReservation::new(GFP_KERNEL_ACCOUNT)?;
         let charge = match charger {
             Some(c) => c.charge(Resource::Knote)?,
             None => charger
@@ -664,7 +650,7 @@ impl Kqueue {
             drop(unsafe { self.ready.lock().remove(&self.queued, &kn) });
             return Err(e);
         }
-        slot.insert(kn.clone(), node);
+        slot.insert(kn.clone());
         if fl & EV_FORCEONESHOT != 0 {
             self.activate(kn.as_arc_borrow(), |s| {
                 s.flags |= EV_ONESHOT;
@@ -750,19 +736,18 @@ impl Kqueue {
         }
         let mut stale = KVec::new();
         let mut cursor = match st.sweep_from {
-            Some(key) => st.knotes.cursor_lower_bound_mut(&key),
-            None => st.knotes.cursor_front_mut(),
+            Some(key) => st.knotes.lower_bound(&key),
+            None => st.knotes.first(),
         };
         for _ in 0..SWEEP_BATCH {
-            let Some(c) = cursor else { break };
-            let kn = c.current().1;
-            if kn.ops.is_stale(kn) {
+            let Some(kn) = cursor else { break };
+            if kn.ops.is_stale(&kn) {
                 // On allocation failure the knote is simply left for a later sweep.
-                let _ = stale.push(kn.clone(), GFP_KERNEL);
+                let _ = stale.push(Arc::from(kn), GFP_KERNEL);
             }
-            cursor = c.move_next();
+            cursor = st.knotes.next(&kn);
         }
-        st.sweep_from = cursor.map(|c| *c.current().0);
+        st.sweep_from = cursor.map(|kn| kn.key());
         for kn in &stale {
             self.drop_stale(st, kn);
         }
@@ -790,10 +775,7 @@ impl Kqueue {
     fn unregister(&self, st: &mut KqState, kn: &Arc<Knote>, defer_put: bool) {
         // Only the table's own knote is detached and unregistered: another knote with the
         // same key is not this one's business.
-        let owned = match st.knotes.find_mut(&kn.key()) {
-            Some(cur) if Arc::ptr_eq(cur.get(), kn) => Some(cur.remove()),
-            _ => None,
-        };
+        let owned = st.knotes.remove(kn);
         if owned.is_some() {
             self.unhook(kn);
             // After this no callback queues the knote again.
@@ -1074,10 +1056,10 @@ impl Kqueue {
         // SAFETY: `m` is valid (as above); `count` and `size` are plain fields.
         let overflowed = || unsafe { (*m).count == (*m).size };
         let st = self.state.lock();
-        let total = st.knotes.iter().count();
+        let total = st.knotes.len();
         seq_print!(seq, "knotes:\t{}\n", total);
         seq_print!(seq, "queued:\t{}\n", self.queued.load(Ordering::Relaxed));
-        for (i, kn) in st.knotes.values().enumerate() {
+        for (i, kn) in st.knotes.iter().enumerate() {
             if i == FDINFO_MAX {
                 seq_print!(seq, "more:\t{}\n", total - i);
                 break;
@@ -1087,7 +1069,7 @@ impl Kqueue {
                 // No scan runs (it holds the kqueue mutex), so a knote with a `ListArc` is on
                 // the ready list. Making one succeeds only if it is not; the new one is
                 // dropped at once, under the ready lock, so no activation sees it.
-                let queued = ListArc::try_from_arc_borrow(kn.as_arc_borrow()).is_none();
+                let queued = ListArc::try_from_arc_borrow(kn).is_none();
                 let s = kn.state.access_mut(&mut rd);
                 let active = s.forced || kn.ops.active(s);
                 (
@@ -1141,10 +1123,10 @@ impl Kqueue {
     /// `->release`: the file is gone. Detaches and frees every knote.
     pub(crate) fn release(&self) {
         let mut st = self.state.lock();
-        let knotes = core::mem::take(&mut st.knotes);
-        for kn in knotes.values() {
-            self.unhook(kn);
-            kn.ops.detach(kn);
+        let knotes = core::mem::replace(&mut st.knotes, KnoteTable::new());
+        for kn in knotes.iter() {
+            self.unhook(&kn);
+            kn.ops.detach(&kn);
         }
         {
             let mut rd = self.ready.lock();

@@ -40,6 +40,7 @@ mod filter_user;
 mod filter_vnode;
 mod fsnotify;
 mod knote;
+mod knote_table;
 mod kqueue;
 mod pid;
 mod poll_watch;
