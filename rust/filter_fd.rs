@@ -42,7 +42,7 @@ use crate::fdtable;
 use crate::filter::{Check, Filter, FilterState, Snapshot};
 use crate::filter_vnode::VnodeWatch;
 use crate::knote::{Knote, KnoteState};
-use crate::kqueue::Kqueue;
+use crate::kqueue::{Kqueue, WakeHow};
 use crate::poll_watch::{PollCallback, PollWatch, POLLFREE};
 use crate::uapi::*;
 
@@ -110,12 +110,19 @@ pub(crate) use crate::fdtable::fd_of;
 /// epoll set, a kqueue, ...): the kqueue is woken from an irq_work (see the locking comment of
 /// `kqueue.rs`).
 impl PollCallback for Knote {
-    fn woken(kn: ArcBorrow<'_, Knote>, tag: u32, mask: u32) {
-        kq_fd_wake(kn, mask, tag == WAKE_DEFERRED);
+    fn woken(kn: ArcBorrow<'_, Knote>, tag: u32, mask: u32, sync: bool) {
+        let how = if tag == WAKE_DEFERRED {
+            WakeHow::Deferred
+        } else if sync {
+            WakeHow::Sync
+        } else {
+            WakeHow::Now
+        };
+        kq_fd_wake(kn, mask, how);
     }
 }
 
-fn kq_fd_wake(kn: ArcBorrow<'_, Knote>, mask: u32, defer: bool) {
+fn kq_fd_wake(kn: ArcBorrow<'_, Knote>, mask: u32, how: WakeHow) {
     let interest = match kn.filter {
         EVFILT_READ => POLL_READ,
         EVFILT_WRITE => POLL_WRITE,
@@ -126,7 +133,7 @@ fn kq_fd_wake(kn: ArcBorrow<'_, Knote>, mask: u32, defer: bool) {
         return;
     }
     kn.kq()
-        .activate_deferred(kn, |st| st.triggered = true, defer);
+        .activate_with(kn, |st| st.triggered = true, how);
 }
 
 impl FdFilter {

@@ -208,6 +208,20 @@ impl ReadyState {
     }
 }
 
+/// How an activation wakes a thread blocked in `kevent()`.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum WakeHow {
+    /// At once.
+    Now,
+    /// At once, as a synchronous wake-up: the waking task is about to sleep (a wake-up of a
+    /// watched file's queue with `WF_SYNC`, e.g. a pipe write), so the scheduler may run the
+    /// woken task on the waker's CPU, as epoll passes the hint on.
+    Sync,
+    /// From an irq_work (activations from the wait-queue callback of a file that may have
+    /// watchers of its own, see the locking comment at the top).
+    Deferred,
+}
+
 /// A reference to the thread-group `struct pid` of the process that opened the kqueue.
 struct OwnerPid(*mut bindings::pid);
 
@@ -410,17 +424,15 @@ impl Kqueue {
     /// Callable from any context, hard interrupts included: it takes only the ready lock and
     /// neither sleeps nor allocates.
     pub(crate) fn activate(&self, kn: ArcBorrow<'_, Knote>, update: impl FnOnce(&mut KnoteState)) {
-        self.activate_deferred(kn, update, false);
+        self.activate_with(kn, update, WakeHow::Now);
     }
 
-    /// `activate`; with `defer`, the wake-up runs from an irq_work (for activations from the
-    /// wait-queue callback of a file that may have watchers of its own, see the locking
-    /// comment at the top).
-    pub(crate) fn activate_deferred(
+    /// `activate`, with the wake-up done as `how` says.
+    pub(crate) fn activate_with(
         &self,
         kn: ArcBorrow<'_, Knote>,
         update: impl FnOnce(&mut KnoteState),
-        defer: bool,
+        how: WakeHow,
     ) {
         let queued = {
             let mut rd = self.ready.lock();
@@ -441,10 +453,10 @@ impl Kqueue {
             }
         };
         if queued {
-            if defer {
-                self.waker.defer();
-            } else {
-                self.wake();
+            match how {
+                WakeHow::Now => self.wake(),
+                WakeHow::Sync => self.waker.wake_one_sync(),
+                WakeHow::Deferred => self.waker.defer(),
             }
         }
     }

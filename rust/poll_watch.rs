@@ -38,9 +38,9 @@ pub(crate) const POLLFREE: u32 = 0x4000;
 /// The owner of a poll watch: what its wake-ups are delivered to.
 pub(crate) trait PollCallback: Send + Sync + Sized {
     /// A watched wait queue was woken with the poll `mask` (0: a wake-up without a key), for a
-    /// watch created with `tag`. Atomic context, under the woken queue's lock: no sleeping, no
-    /// allocation.
-    fn woken(this: ArcBorrow<'_, Self>, tag: u32, mask: u32);
+    /// watch created with `tag`; `sync`: the waker passed `WF_SYNC` (it is about to sleep).
+    /// Atomic context, under the woken queue's lock: no sleeping, no allocation.
+    fn woken(this: ArcBorrow<'_, Self>, tag: u32, mask: u32, sync: bool);
 }
 
 /// One wait queue a watched file registered through `poll_wait()`.
@@ -406,7 +406,7 @@ unsafe extern "C" fn queue_proc<T: PollCallback>(
 unsafe extern "C" fn wake_fn<T: PollCallback>(
     wait: *mut bindings::wait_queue_entry,
     _mode: u32,
-    _sync: i32,
+    wake_flags: i32,
     key: *mut c_void,
 ) -> i32 {
     // Only raw-pointer projections: `queue_proc` may be writing other fields of the entry and
@@ -420,7 +420,9 @@ unsafe extern "C" fn wake_fn<T: PollCallback>(
         (&(*pe).whead, &(*watch).owner, (*watch).tag)
     };
     let mask = key as usize as u32;
-    T::woken(owner.as_arc_borrow(), tag, mask);
+    // The third argument of a wake function is the waker's `WF_*` flags; `__wake_up_sync_key`
+    // and its kin pass `WF_SYNC`. Any flag counts as the hint, as in epoll's callback.
+    T::woken(owner.as_arc_borrow(), tag, mask, wake_flags != 0);
     if mask & POLLFREE != 0 {
         // SAFETY: We hold the queue's lock (we are its wake function) and the entry is on it.
         unsafe { sys::list_del_init(&raw mut (*wait).entry) };

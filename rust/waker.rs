@@ -78,6 +78,22 @@ impl Waker {
         }
     }
 
+    /// `wake_one`, as a synchronous wake-up (`WF_SYNC`): the caller is about to sleep, so the
+    /// woken task may run on this CPU.
+    pub(crate) fn wake_one_sync(&self) {
+        // SAFETY: As in `wake_one`.
+        if unsafe { sys::wq_has_sleeper(self.wq.get()) } {
+            // SAFETY: The queue is initialised (type invariant); the key is a poll mask.
+            unsafe {
+                bindings::__wake_up_sync_key(
+                    self.wq.get(),
+                    bindings::TASK_NORMAL,
+                    WAKE_KEY as usize as *mut c_void,
+                )
+            };
+        }
+    }
+
     /// Wakes every waiter (the kqueue was closed).
     pub(crate) fn wake_all(&self) {
         self.wake_up(0);
