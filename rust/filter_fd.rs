@@ -172,20 +172,23 @@ impl FdFilter {
         }
     }
 
-    /// The event this filter reports for `st`, or `None` if its condition does not hold.
+    /// Whether the condition holds for the knote of `snap`; fills in the event's `flags` (adds
+    /// to them), `fflags` and `data`.
     fn evaluate(
         &self,
-        st: &KnoteState,
+        snap: &Snapshot,
         mask: u32,
         fs: &FdState,
         pending: Option<i64>,
-    ) -> Option<KEvent> {
-        let lowat = if st.sfflags & NOTE_LOWAT != 0 {
-            st.sdata.max(1)
+        ev: &mut KEvent,
+    ) -> bool {
+        let lowat = if snap.sfflags & NOTE_LOWAT != 0 {
+            snap.sdata.max(1)
         } else {
             1
         };
-        let mut ev = KEvent::default();
+        ev.fflags = 0;
+        ev.data = 0;
         let eof_flags = |eof: bool| if eof { EV_EOF } else { 0 };
         let active = match (self.0, fs.kind) {
             (Which::Read, FdKind::Pipe) => {
@@ -194,12 +197,12 @@ impl FdFilter {
                 // yet is not at EOF).
                 let eof = fs.rd_eof && mask & bindings::POLLHUP != 0;
                 ev.data = fs.rdata;
-                ev.flags = eof_flags(eof);
+                ev.flags |= eof_flags(eof);
                 eof || fs.rdata >= lowat
             }
             (Which::Read, FdKind::Socket | FdKind::Listen) => {
                 ev.data = fs.rdata;
-                ev.flags = eof_flags(fs.rd_eof);
+                ev.flags |= eof_flags(fs.rd_eof);
                 if fs.rd_eof {
                     ev.fflags = fs.err;
                 }
@@ -207,7 +210,7 @@ impl FdFilter {
             }
             (Which::Read, FdKind::Regular) => {
                 ev.data = fs.rdata.max(0);
-                st.sfflags & NOTE_FILE_POLL != 0 || ev.data > 0
+                snap.sfflags & NOTE_FILE_POLL != 0 || ev.data > 0
             }
             (Which::Read, _) => {
                 ev.data = pending.unwrap_or(0);
@@ -215,12 +218,12 @@ impl FdFilter {
             }
             (Which::Write, FdKind::Pipe) => {
                 ev.data = fs.wdata;
-                ev.flags = eof_flags(fs.wr_eof);
+                ev.flags |= eof_flags(fs.wr_eof);
                 fs.wr_eof || (mask & POLL_WRITE != 0 && fs.wdata >= lowat)
             }
             (Which::Write, FdKind::Socket | FdKind::Listen) => {
                 ev.data = fs.wdata;
-                ev.flags = eof_flags(fs.wr_eof);
+                ev.flags |= eof_flags(fs.wr_eof);
                 if fs.wr_eof {
                     ev.fflags = fs.err;
                 }
@@ -231,7 +234,7 @@ impl FdFilter {
             (Which::Write, _) => mask & POLL_WRITE != 0,
             (Which::Empty, _) => fs.outq == 0,
         };
-        (active || st.forced).then_some(ev)
+        active || snap.forced
     }
 }
 
@@ -386,20 +389,10 @@ impl Filter for FdFilter {
         let fs = fd_state::measure(file);
         // SAFETY: `target` is kept alive by the watch's file reference (`FdWatch` invariant).
         let pending = target.map(|t| unsafe { t.as_ref() }.pending());
-        let st = KnoteState {
-            sfflags: snap.sfflags,
-            sdata: snap.sdata,
-            forced: snap.forced,
-            ..Default::default()
-        };
-        match self.evaluate(&st, mask, &fs, pending) {
-            Some(out) => {
-                ev.flags |= out.flags;
-                ev.fflags = out.fflags;
-                ev.data = out.data;
-                Check::Report
-            }
-            None => Check::Skip,
+        if self.evaluate(snap, mask, &fs, pending, ev) {
+            Check::Report
+        } else {
+            Check::Skip
         }
     }
 
