@@ -172,6 +172,14 @@ pub(crate) trait Filter: Sync {
         false
     }
 
+    /// Whether `KnoteState::triggered` tells if an event came since the knote was last looked
+    /// at (`snapshot` clears it, the event source sets it). A collection then does not count a
+    /// queued knote without it against the room it has: such a knote is back for another look
+    /// (level-triggered), which usually finds its condition gone.
+    fn tracks_wakeups(&self) -> bool {
+        false
+    }
+
     /// After a report (and `consume`): whether the knote goes back on the ready list.
     fn requeue_after_report(&self, st: &KnoteState) -> bool {
         self.active(st)

@@ -132,8 +132,7 @@ fn kq_fd_wake(kn: ArcBorrow<'_, Knote>, mask: u32, how: WakeHow) {
     if mask != 0 && mask & (interest | POLLFREE) == 0 {
         return;
     }
-    kn.kq()
-        .activate_with(kn, |st| st.triggered = true, how);
+    kn.kq().activate_with(kn, |st| st.triggered = true, how);
 }
 
 impl FdFilter {
@@ -336,6 +335,10 @@ impl Filter for FdFilter {
 
     fn consume(&self, _st: &mut KnoteState, _ev: &KEvent) {}
 
+    fn tracks_wakeups(&self) -> bool {
+        true
+    }
+
     fn requeue_after_report(&self, st: &KnoteState) -> bool {
         // Level-triggered: look again at the next collection. EV_CLEAR: only after a wake-up.
         st.flags & EV_CLEAR == 0 || st.triggered
@@ -374,17 +377,20 @@ impl Filter for FdFilter {
         // ones after the whole batch): it is live, and the box does not move.
         let watch = unsafe { &*watch };
         let file: &File = watch.file();
+        let mask = watch.poll();
+        // Measuring a file can take its locks (a pipe's mutex, a socket's lock): skip it when
+        // the poll mask already says the condition does not hold. (A knote skipped here whose
+        // descriptor was closed is not reported; it goes when the close is seen.)
+        if self.quiet(kind, mask) && !snap.forced {
+            return Check::Skip;
+        }
+        // The watch holds the file, so polling it was safe; what is reported must still be
+        // about the file the descriptor refers to.
         let Ok(fd) = fd_of(kn.ident) else {
             return Check::Stale;
         };
         if !fdtable::fd_is(fd, file.as_ptr()) {
             return Check::Stale;
-        }
-        let mask = watch.poll();
-        // Measuring a file can take its locks (a pipe's mutex, a socket's lock): skip it when
-        // the poll mask already says the condition does not hold.
-        if self.quiet(kind, mask) && !snap.forced {
-            return Check::Skip;
         }
         let fs = fd_state::measure(file);
         // SAFETY: `target` is kept alive by the watch's file reference (`FdWatch` invariant).

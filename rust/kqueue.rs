@@ -833,7 +833,8 @@ impl Kqueue {
                 // Nothing queued (a racing activation wakes its own waiter).
                 break;
             }
-            let want = SCAN_BATCH.min(max - total);
+            let room = max - total;
+            let want = SCAN_BATCH.min(room);
             let mut candidates = List::<Knote, 0>::new();
             // The candidates' events, stamped when they are taken off the list (what `stamp`
             // reads only changes under the kqueue mutex, which we hold), and what their
@@ -844,10 +845,17 @@ impl Kqueue {
             let mut batch = List::<Knote, 0>::new();
             {
                 let mut rd = self.ready.lock();
-                for _ in 0..want {
+                // Knotes taken, and those of them that count against `want`: a knote back for
+                // another look without a new event (`Filter::tracks_wakeups`) usually turns out
+                // quiet, so it does not take the place of one that has an event. If more
+                // knotes turn out reportable than there is room for, the last ones go back to
+                // the head of the list (below).
+                let (mut taken, mut counted) = (0usize, 0usize);
+                while counted < want && taken < SCAN_BATCH {
                     let Some(kn) = rd.pop(&self.queued) else {
                         break;
                     };
+                    taken += 1;
                     empty = false;
                     let s = kn.state.access_mut(&mut rd);
                     if s.disabled {
@@ -857,6 +865,9 @@ impl Kqueue {
                         continue;
                     }
                     if !kn.ops.check_under_ready_lock() {
+                        if s.triggered || s.forced || !kn.ops.tracks_wakeups() {
+                            counted += 1;
+                        }
                         let mut ev = kn.blank_event();
                         s.stamp(&mut ev);
                         prepared.push((ev, kn.ops.snapshot(s)));
@@ -873,6 +884,7 @@ impl Kqueue {
                     s.stamp(&mut ev);
                     evs.push(ev);
                     batch.push_back(kn);
+                    counted += 1;
                 }
             }
             if empty {
@@ -897,7 +909,23 @@ impl Kqueue {
                     }
                 }
             }
-            let evs = evs.as_slice();
+            let mut evs = evs.as_slice();
+            if evs.len() > room {
+                // More reportable knotes than room (the uncounted ones above): the last ones go
+                // back to the head of the list, in order, for the next call. They are all
+                // checked ones (the knotes decided under the lock come first and were counted),
+                // so nothing of their state was consumed.
+                let mut excess = List::<Knote, 0>::new();
+                for _ in room..evs.len() {
+                    if let Some(kn) = batch.pop_back() {
+                        excess.push_front(kn);
+                    }
+                }
+                self.ready
+                    .lock()
+                    .append(&self.queued, &mut excess, evs.len() - room, true);
+                evs = &evs[..room];
+            }
             let n = evs.len();
             if n == 0 {
                 continue;
