@@ -72,35 +72,83 @@ use crate::waker::Waker;
 /// Events copied out per batch during a scan.
 const SCAN_BATCH: usize = 16;
 
-/// Up to `SCAN_BATCH` items of one scan batch (its events, its candidates' snapshots), in
-/// order. Only the written ones are ever read, so a scan does not clear the whole array first
-/// (it did, on every call that found something queued).
-struct Batch<T: Copy> {
+/// Up to `SCAN_BATCH` items of one scan batch (its events, its candidates with their snapshots,
+/// its reported knotes), in order, owned by the batch (dropped with it unless taken out). Only
+/// the written entries are ever read, so a scan does not clear the whole array first, and a
+/// knote moves through a scan by index instead of through linked lists.
+///
+/// # Invariants
+///
+/// `head <= len <= SCAN_BATCH`, and the entries `head..len` of `items` are initialised and
+/// owned by the batch.
+struct Batch<T> {
     items: [MaybeUninit<T>; SCAN_BATCH],
-    /// The first `len` entries of `items` are written.
+    head: usize,
     len: usize,
 }
 
-impl<T: Copy> Batch<T> {
+impl<T> Batch<T> {
     fn new() -> Self {
+        // INVARIANT: Empty.
         Self {
             items: [const { MaybeUninit::uninit() }; SCAN_BATCH],
+            head: 0,
             len: 0,
         }
     }
 
-    /// Appends `item`. A scan takes at most `SCAN_BATCH` knotes, so there is always room.
-    fn push(&mut self, item: T) {
-        if let Some(slot) = self.items.get_mut(self.len) {
-            slot.write(item);
-            self.len += 1;
+    /// Appends `item`, or gives it back if the batch is full (a scan takes at most
+    /// `SCAN_BATCH` knotes, so it never is).
+    fn push(&mut self, item: T) -> Result<(), T> {
+        match self.items.get_mut(self.len) {
+            Some(slot) => {
+                slot.write(item);
+                // INVARIANT: The entry is written now.
+                self.len += 1;
+                Ok(())
+            }
+            None => Err(item),
         }
     }
 
+    /// Takes the first item out.
+    fn pop_front(&mut self) -> Option<T> {
+        if self.head == self.len {
+            return None;
+        }
+        // SAFETY: `head < len`: the entry is initialised and owned; advancing `head` hands
+        // the ownership over (INVARIANT).
+        let item = unsafe { self.items.get_unchecked(self.head).assume_init_read() };
+        self.head += 1;
+        Some(item)
+    }
+
+    /// Takes the last item out.
+    fn pop_back(&mut self) -> Option<T> {
+        if self.head == self.len {
+            return None;
+        }
+        // INVARIANT: The entry at the new `len` is handed over below.
+        self.len -= 1;
+        // SAFETY: The entry was in `head..len` before the decrement: initialised and owned.
+        Some(unsafe { self.items.get_unchecked(self.len).assume_init_read() })
+    }
+
     fn as_slice(&self) -> &[T] {
-        // SAFETY: The first `len` entries were written by `push`, and `MaybeUninit<T>` has the
-        // layout of `T`.
-        unsafe { core::slice::from_raw_parts(self.items.as_ptr().cast::<T>(), self.len) }
+        // SAFETY: The entries `head..len` are initialised (type invariant), and
+        // `MaybeUninit<T>` has the layout of `T`.
+        unsafe {
+            core::slice::from_raw_parts(
+                self.items.as_ptr().add(self.head).cast::<T>(),
+                self.len - self.head,
+            )
+        }
+    }
+}
+
+impl<T> Drop for Batch<T> {
+    fn drop(&mut self) {
+        while self.pop_front().is_some() {}
     }
 }
 
@@ -835,14 +883,14 @@ impl Kqueue {
             }
             let room = max - total;
             let want = SCAN_BATCH.min(room);
-            let mut candidates = List::<Knote, 0>::new();
-            // The candidates' events, stamped when they are taken off the list (what `stamp`
-            // reads only changes under the kqueue mutex, which we hold), and what their
-            // `check` will need of their state.
-            let mut prepared = Batch::<(KEvent, Snapshot)>::new();
+            // The knotes to `check` outside the lock, with their events, stamped when they are
+            // taken off the list (what `stamp` reads only changes under the kqueue mutex,
+            // which we hold), and what their `check` will need of their state.
+            let mut cands = Batch::<(ListArc<Knote>, KEvent, Snapshot)>::new();
             let mut empty = true;
+            // The events to report and their knotes, in the same order.
             let mut evs = Batch::<KEvent>::new();
-            let mut batch = List::<Knote, 0>::new();
+            let mut batch = Batch::<ListArc<Knote>>::new();
             {
                 let mut rd = self.ready.lock();
                 // Knotes taken, and those of them that count against `want`: a knote back for
@@ -870,8 +918,9 @@ impl Kqueue {
                         }
                         let mut ev = kn.blank_event();
                         s.stamp(&mut ev);
-                        prepared.push((ev, kn.ops.snapshot(s)));
-                        candidates.push_back(kn);
+                        let snap = kn.ops.snapshot(s);
+                        // At most `SCAN_BATCH` knotes are taken: there is room.
+                        let _ = cands.push((kn, ev, snap));
                         continue;
                     }
                     // Decided here, under the lock, so no activation can race with it.
@@ -882,8 +931,9 @@ impl Kqueue {
                     let mut ev = kn.blank_event();
                     kn.ops.report(s, &mut ev);
                     s.stamp(&mut ev);
-                    evs.push(ev);
-                    batch.push_back(kn);
+                    // As above, and these come first, so they are within `room`.
+                    let _ = evs.push(ev);
+                    let _ = batch.push(kn);
                     counted += 1;
                 }
             }
@@ -892,15 +942,12 @@ impl Kqueue {
             }
             popped = true;
             // Ask the other filters, in process context (descriptor filters poll the file).
-            for (stamped, snap) in prepared.as_slice() {
-                let Some(kn) = candidates.pop_front() else {
-                    break;
-                };
-                let mut ev = *stamped;
-                match kn.ops.check(&kn, snap, &mut ev) {
+            while let Some((kn, mut ev, snap)) = cands.pop_front() {
+                match kn.ops.check(&kn, &snap, &mut ev) {
                     Check::Report => {
-                        evs.push(ev);
-                        batch.push_back(kn);
+                        // At most `SCAN_BATCH` knotes were taken: there is room.
+                        let _ = evs.push(ev);
+                        let _ = batch.push(kn);
                     }
                     Check::Skip => skipped.push_back(kn),
                     Check::Stale => {
@@ -909,30 +956,36 @@ impl Kqueue {
                     }
                 }
             }
-            let mut evs = evs.as_slice();
-            if evs.len() > room {
+            if evs.as_slice().len() > room {
                 // More reportable knotes than room (the uncounted ones above): the last ones go
                 // back to the head of the list, in order, for the next call. They are all
                 // checked ones (the knotes decided under the lock come first and were counted),
                 // so nothing of their state was consumed.
                 let mut excess = List::<Knote, 0>::new();
-                for _ in room..evs.len() {
+                let mut nexcess = 0usize;
+                while evs.as_slice().len() > room {
+                    evs.pop_back();
                     if let Some(kn) = batch.pop_back() {
                         excess.push_front(kn);
+                        nexcess += 1;
                     }
                 }
                 self.ready
                     .lock()
-                    .append(&self.queued, &mut excess, evs.len() - room, true);
-                evs = &evs[..room];
+                    .append(&self.queued, &mut excess, nexcess, true);
             }
+            let evs = evs.as_slice();
             let n = evs.len();
             if n == 0 {
                 continue;
             }
             if let Err(e) = out.write_slice(evs.as_bytes()) {
                 // Nothing of this batch was consumed: put it back at the head, in order.
-                self.ready.lock().append(&self.queued, &mut batch, n, true);
+                let mut back = List::<Knote, 0>::new();
+                while let Some(kn) = batch.pop_front() {
+                    back.push_back(kn);
+                }
+                self.ready.lock().append(&self.queued, &mut back, n, true);
                 result = Err(e);
                 break;
             }
