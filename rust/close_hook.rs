@@ -31,9 +31,11 @@
 //!
 //! `INDEX` (a raw spinlock, `sync.rs`) nests inside the kqueue mutex (attach and detach hold it)
 //! and is taken by the probe with no other lock of the module held. It is never held across an
-//! allocation, a free or a sleep. An indexed knote is registered in its kqueue's table, which
-//! holds a reference to it, and its kqueue is alive (it detaches, and so unindexes, every knote
-//! before it goes away): under `INDEX` the probe may take references to both. An indexed
+//! allocation, a free or a sleep. An indexed knote is alive and owned by an `Arc`: its
+//! kqueue's table holds a reference to it (or, from `Kqueue::hook` until the knote is put in
+//! the table, the registering call does, under the kqueue mutex, and unindexes it if the
+//! registration fails). Its kqueue is alive (it detaches, and so unindexes, every knote before
+//! it goes away): under `INDEX` the probe may take references to both. An indexed
 //! knote's `file` does not change: `attach` sets it before the knote is indexed, and `detach`
 //! clears it after the knote was taken out (`Kqueue::hook`, `Kqueue::unhook`).
 
@@ -254,7 +256,7 @@ pub(crate) fn index(kn: &Knote) {
 pub(crate) fn unindex(kn: &Knote) {
     let node = kn.index_node.get();
     let mut guard = INDEX.lock();
-    if !is_linked(node) {
+    if !is_linked(&kn.index_node) {
         return;
     }
     // SAFETY: We hold `INDEX`, and `node` is in the tree (checked above).
@@ -273,6 +275,9 @@ pub(crate) fn unindex(kn: &Knote) {
 /// Called from the entry of `locks_remove_posix(file, files)`: `file` is a live file; `files`
 /// is only compared.
 unsafe fn kq_close_probe(file: *mut bindings::file, files: *mut c_void) {
+    // The descriptor is out of the table already; the full barrier pairs with the one in
+    // `Kqueue::hook`, which counts a knote in `INDEXED` and then looks at the descriptor.
+    kernel::sync::barrier::smp_mb(kernel::sync::barrier::Full);
     if INDEXED.load(Ordering::Relaxed) == 0 || files == file.cast() {
         // No knote anywhere, or the final release of a file (`locks_remove_file`).
         return;
@@ -332,7 +337,7 @@ fn queue_removal(kn: &Knote) {
     // SAFETY: The knote is indexed, so its kqueue is alive and owned by an `Arc` whose count
     // cannot drop to zero while we hold the index lock (module comment).
     let kq: Arc<Kqueue> = unsafe { ArcBorrow::from_raw(kn.kq_ptr()) }.into();
-    // SAFETY: The knote is indexed, so it is alive and owned by an `Arc` (its kqueue's table).
+    // SAFETY: The knote is indexed, so it is alive and owned by an `Arc` (module comment).
     let kn_ref: Arc<Knote> = unsafe { ArcBorrow::from_raw(ptr::from_ref(kn)) }.into();
     // The task work owns this reference to the kqueue; it finds it again through `kn.kq_ptr()`.
     let kq_raw = Arc::into_raw(kq);

@@ -116,8 +116,9 @@ pub(crate) struct Knote {
 
 // SAFETY: The fields that are not `Send` are the `kq` pointer, whose kqueue is `Sync` and
 // outlives the knote's registration (type invariant), and the task-work head `close_work`,
-// which only the close hook touches, once, guarded by `closing`. So the knote may be moved to
-// and used from any thread.
+// which only the close hook touches, once, guarded by `closing`, and the two tree nodes
+// (`index_node`, `table_node`), which are only used under the lock of their tree (the index
+// lock, the kqueue mutex). So the knote may be moved to and used from any thread.
 unsafe impl Send for Knote {}
 // SAFETY: All mutable state is behind the kqueue's locks or atomics; see `Send`.
 unsafe impl Sync for Knote {}

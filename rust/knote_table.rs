@@ -38,8 +38,9 @@ pub(crate) unsafe fn clear_node(node: *mut bindings::rb_node) {
 
 /// Whether `node`, set up by [`clear_node`], is linked into a tree (C's `!RB_EMPTY_NODE`). The
 /// caller holds the lock of the tree it could be in.
-pub(crate) fn is_linked(node: *const bindings::rb_node) -> bool {
-    // SAFETY: `node` is valid for reads (the caller's node).
+pub(crate) fn is_linked(node: &Opaque<bindings::rb_node>) -> bool {
+    let node = node.get();
+    // SAFETY: `node` points to the caller's live node.
     unsafe { (*node).__rb_parent_color != node as usize }
 }
 
@@ -111,8 +112,8 @@ impl VacantEntry<'_> {
     /// Puts `kn`, which has the entry's key and is in no table, in its place.
     pub(crate) fn insert(self, kn: Arc<Knote>) {
         if kn.key() != self.key {
-            // Not ours to place here: find its own place (not reached: the callers make the
-            // knote from the key).
+            // Not ours to place here: find its own place. Not reached: the callers make the
+            // knote from the key, so its place is free.
             let _ = self.table.insert(kn);
             return;
         }
@@ -234,10 +235,10 @@ impl KnoteTable {
     /// Takes `kn` out of the table and returns the table's reference to it, or `None` if it
     /// is not in the table. The caller holds the lock of `kn`'s kqueue, whose table this is.
     pub(crate) fn remove(&mut self, kn: &Knote) -> Option<Arc<Knote>> {
-        let node = kn.table_node.get();
-        if !is_linked(node) {
+        if !is_linked(&kn.table_node) {
             return None;
         }
+        let node = kn.table_node.get();
         // SAFETY: A linked knote is in its own kqueue's table (module comment), which is
         // `self`. INVARIANT: The reference the table owned is returned.
         unsafe {
@@ -277,10 +278,10 @@ impl KnoteTable {
 
     /// The knote after `kn`, which is in this table, in key order.
     pub(crate) fn next(&self, kn: &Knote) -> Option<ArcBorrow<'_, Knote>> {
-        let node = kn.table_node.get();
-        if !is_linked(node) {
+        if !is_linked(&kn.table_node) {
             return None;
         }
+        let node = kn.table_node.get();
         // SAFETY: `node` is in this table (module comment), a valid tree.
         let next = unsafe { bindings::rb_next(node) };
         // SAFETY: A node of this table.

@@ -736,7 +736,10 @@ impl Kqueue {
         }
         close_hook::index(kn);
         // A close that removed the descriptor before the knote was indexed found nothing to
-        // do; one that comes later finds the knote. The index lock orders the two.
+        // do; one that comes later finds the knote. The index lock orders the two, and the
+        // full barrier pairs with the probe's (`close_hook::kq_close_probe`): either the probe
+        // sees the knote counted, or we see the descriptor gone.
+        barrier::smp_mb(barrier::Full);
         if fdtable::fd_of(kn.ident).is_ok_and(|fd| fdtable::fd_is(fd, file)) {
             return Ok(());
         }
@@ -1216,14 +1219,13 @@ impl Kqueue {
     /// `->release`: the file is gone. Detaches and frees every knote.
     pub(crate) fn release(&self) {
         let mut st = self.state.lock();
-        let knotes = core::mem::replace(&mut st.knotes, KnoteTable::new());
-        for kn in knotes.iter() {
+        for kn in st.knotes.iter() {
             self.unhook(&kn);
             kn.ops.detach(&kn);
         }
         {
             let mut rd = self.ready.lock();
-            // Not the last references: `knotes` still holds one of each.
+            // Not the last references: the table still holds one of each.
             while rd.pop(&self.queued).is_some() {}
         }
         // Knotes created but not registered. Each came from an event source detached above or
@@ -1237,8 +1239,11 @@ impl Kqueue {
                 p.knote.ops.detach(&p.knote);
             }
         }
+        // The table's references go last, and under the mutex: a close's task work that waits
+        // for it (`drop_closed`) must then find each knote out of the table, not in a tree
+        // moved out of the mutex's protection.
+        while st.knotes.pop_first().is_some() {}
         drop(st);
-        drop(knotes);
     }
 }
 
