@@ -1499,4 +1499,70 @@ TEST(close_register_race)
 		TH_LOG("%ld files in use before, %ld after", before, after);
 }
 
+/*
+ * 10. The kqueue closed while another thread closes its registered
+ * descriptors: each close's removal (a task work of the closing thread) may
+ * wait for the kqueue mutex that the kqueue's release holds, and must then
+ * find its knote gone with the kqueue. Nothing may crash or leak: every file
+ * is freed at the end.
+ */
+#define KQREL_PIPES	64
+#define KQREL_ROUNDS	300
+#define KQREL_MIN_ROUNDS 20
+#define KQREL_BUDGET_MS	20000
+
+struct kqrel {
+	int rd[KQREL_PIPES];
+	pthread_barrier_t go;
+};
+
+static void *kqrel_closer(void *arg)
+{
+	struct kqrel *k = arg;
+	int i;
+
+	pthread_barrier_wait(&k->go);
+	for (i = 0; i < KQREL_PIPES; i++)
+		close(k->rd[i]);
+	return NULL;
+}
+
+TEST(kqueue_close_races_descriptor_closes)
+{
+	int64_t deadline = now_ms() + KQREL_BUDGET_MS;
+	struct kevent ch[KQREL_PIPES];
+	int i, kq, round, p[2], wr[KQREL_PIPES];
+	static struct kqrel k;
+	long before, after;
+	pthread_t th;
+
+	ASSERT_EQ(0, raise_nofile(4096));
+	before = files_in_use();
+	ASSERT_GT(before, 0);
+	for (round = 0; round < KQREL_ROUNDS &&
+	     (round < KQREL_MIN_ROUNDS || now_ms() < deadline); round++) {
+		kq = kqueue();
+		ASSERT_GE(kq, 0);
+		for (i = 0; i < KQREL_PIPES; i++) {
+			ASSERT_EQ(0, pipe2(p, O_CLOEXEC));
+			k.rd[i] = p[0];
+			wr[i] = p[1];
+			EV_SET(&ch[i], p[0], EVFILT_READ, EV_ADD, 0, 0, NULL);
+		}
+		ASSERT_EQ(0, kevent(kq, ch, KQREL_PIPES, NULL, 0, NULL));
+		ASSERT_EQ(0, pthread_barrier_init(&k.go, NULL, 2));
+		ASSERT_EQ(0, pthread_create(&th, NULL, kqrel_closer, &k));
+		pthread_barrier_wait(&k.go);
+		EXPECT_EQ(0, close(kq));
+		ASSERT_EQ(0, pthread_join(th, NULL));
+		pthread_barrier_destroy(&k.go);
+		for (i = 0; i < KQREL_PIPES; i++)
+			EXPECT_EQ(0, close(wr[i]));
+	}
+	TH_LOG("%d rounds", round);
+	after = files_drop_to(before + FILE_NR_SLACK);
+	EXPECT_LE(after, before + FILE_NR_SLACK)
+		TH_LOG("%ld files in use before, %ld after", before, after);
+}
+
 TEST_HARNESS_MAIN
