@@ -72,6 +72,9 @@ use crate::waker::Waker;
 /// Events copied out per batch during a scan.
 const SCAN_BATCH: usize = 16;
 
+/// Changes copied in per user copy (FreeBSD's `KQ_NEVENTS`).
+const CHANGE_CHUNK: usize = 8;
+
 /// Up to `SCAN_BATCH` items of one scan batch (its events, its candidates with their snapshots,
 /// its reported knotes), in order, owned by the batch (dropped with it unless taken out). Only
 /// the written entries are ever read, so a scan does not clear the whole array first, and a
@@ -565,27 +568,47 @@ impl Kqueue {
         // The caller's user, looked up for the first knote this call creates and reused for
         // the others.
         let mut charger: Option<Charger> = None;
-        for _ in 0..nchanges {
-            let mut kev: KEvent = changes.read()?;
-            if kev.filter == 0 {
-                continue;
-            }
-            kev.flags &= !EV_SYSFLAGS;
-            let res = self.register(&mut st, &kev, &mut charger);
-            if res.is_err() || kev.flags & EV_RECEIPT != 0 {
-                if room == 0 {
-                    // No room to report it: the first failure fails the whole call.
-                    res?;
+        // The changes are copied in `CHANGE_CHUNK` at a time, as FreeBSD does: one user copy per
+        // chunk instead of one per change. (A fault fails the call before the chunk's changes
+        // are applied; those of earlier chunks stay applied.)
+        let mut chunk = [const { MaybeUninit::<KEvent>::uninit() }; CHANGE_CHUNK];
+        let mut left = nchanges;
+        while left > 0 {
+            let n = left.min(CHANGE_CHUNK);
+            left -= n;
+            // SAFETY: The first `n` entries of `chunk` as bytes: `n <= CHANGE_CHUNK`, and
+            // `MaybeUninit<u8>` has no validity requirement.
+            let bytes = unsafe {
+                core::slice::from_raw_parts_mut(
+                    chunk.as_mut_ptr().cast::<MaybeUninit<u8>>(),
+                    n * size_of::<KEvent>(),
+                )
+            };
+            changes.read_raw(bytes)?;
+            for slot in chunk.iter().take(n) {
+                // SAFETY: `read_raw` wrote the first `n` entries, and every bit pattern is a valid
+                // `KEvent` (integers only, `FromBytes`).
+                let mut kev: KEvent = unsafe { slot.assume_init_read() };
+                if kev.filter == 0 {
                     continue;
                 }
-                kev.flags = EV_ERROR;
-                kev.data = match res {
-                    Ok(()) => 0,
-                    Err(e) => -i64::from(e.to_errno()),
-                };
-                out.write(&kev)?;
-                room -= 1;
-                nerrors += 1;
+                kev.flags &= !EV_SYSFLAGS;
+                let res = self.register(&mut st, &kev, &mut charger);
+                if res.is_err() || kev.flags & EV_RECEIPT != 0 {
+                    if room == 0 {
+                        // No room to report it: the first failure fails the whole call.
+                        res?;
+                        continue;
+                    }
+                    kev.flags = EV_ERROR;
+                    kev.data = match res {
+                        Ok(()) => 0,
+                        Err(e) => -i64::from(e.to_errno()),
+                    };
+                    out.write(&kev)?;
+                    room -= 1;
+                    nerrors += 1;
+                }
             }
         }
         if nerrors > 0 {

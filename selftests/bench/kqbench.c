@@ -321,36 +321,56 @@ static void bench_null(long iters)
 	report("ioctl_floor", params, io, ep, "ns/call", "lower");
 }
 
-/* 2. Registration: add then delete n pipe read ends. */
+/*
+ * 2. Registration: add n pipe read ends, modify them (disable, then enable
+ * again: EV_DISABLE and EV_ENABLE against epoll_ctl MOD to no events and back),
+ * then delete them, each phase timed apart (ns per fd and operation; the
+ * modify phase counts both changes of a descriptor as two operations).
+ */
 
-static double reg_kq(long n, long batch, struct kevent *add, struct kevent *del)
+struct reg_time {
+	double add, mod, del;
+};
+
+static void kq_apply(int kq, const struct kevent *ch, long n, long batch, const char *what)
 {
-	double t0, t1;
 	long i, c;
+
+	for (i = 0; i < n; i += batch) {
+		c = n - i < batch ? n - i : batch;
+		if (kevent(kq, ch + i, c, NULL, 0, NULL) != 0)
+			fail(what);
+	}
+}
+
+static struct reg_time reg_kq(long n, long batch, struct kevent *const ch[4])
+{
+	struct reg_time t;
+	double t0, t1, t2, t3;
 	int kq = kqueue();
 
 	if (kq < 0)
 		fail("kqueue");
 	t0 = now_ns();
-	for (i = 0; i < n; i += batch) {
-		c = n - i < batch ? n - i : batch;
-		if (kevent(kq, add + i, c, NULL, 0, NULL) != 0)
-			fail("kevent EV_ADD");
-	}
-	for (i = 0; i < n; i += batch) {
-		c = n - i < batch ? n - i : batch;
-		if (kevent(kq, del + i, c, NULL, 0, NULL) != 0)
-			fail("kevent EV_DELETE");
-	}
+	kq_apply(kq, ch[0], n, batch, "kevent EV_ADD");
 	t1 = now_ns();
+	kq_apply(kq, ch[1], n, batch, "kevent EV_DISABLE");
+	kq_apply(kq, ch[2], n, batch, "kevent EV_ENABLE");
+	t2 = now_ns();
+	kq_apply(kq, ch[3], n, batch, "kevent EV_DELETE");
+	t3 = now_ns();
 	close(kq);
-	return (t1 - t0) / n;
+	t.add = (t1 - t0) / n;
+	t.mod = (t2 - t1) / (2 * n);
+	t.del = (t3 - t2) / n;
+	return t;
 }
 
-static double reg_epoll(long n)
+static struct reg_time reg_epoll(long n)
 {
 	struct epoll_event ev = { .events = EPOLLIN };
-	double t0, t1;
+	double t0, t1, t2, t3;
+	struct reg_time t;
 	long i;
 	int ep = epoll_create1(0);
 
@@ -362,18 +382,38 @@ static double reg_epoll(long n)
 		if (epoll_ctl(ep, EPOLL_CTL_ADD, pipe_rd[i], &ev))
 			fail("epoll_ctl ADD");
 	}
+	t1 = now_ns();
+	for (i = 0; i < n; i++) {
+		ev.events = 0;
+		ev.data.fd = pipe_rd[i];
+		if (epoll_ctl(ep, EPOLL_CTL_MOD, pipe_rd[i], &ev))
+			fail("epoll_ctl MOD off");
+	}
+	for (i = 0; i < n; i++) {
+		ev.events = EPOLLIN;
+		ev.data.fd = pipe_rd[i];
+		if (epoll_ctl(ep, EPOLL_CTL_MOD, pipe_rd[i], &ev))
+			fail("epoll_ctl MOD on");
+	}
+	t2 = now_ns();
 	for (i = 0; i < n; i++)
 		if (epoll_ctl(ep, EPOLL_CTL_DEL, pipe_rd[i], NULL))
 			fail("epoll_ctl DEL");
-	t1 = now_ns();
+	t3 = now_ns();
 	close(ep);
-	return (t1 - t0) / n;
+	t.add = (t1 - t0) / n;
+	t.mod = (t2 - t1) / (2 * n);
+	t.del = (t3 - t2) / n;
+	return t;
 }
 
 static void bench_reg(long n)
 {
 	double one[MAX_REPS], b64[MAX_REPS], ep[MAX_REPS];
-	struct kevent *add, *del;
+	double kadd[MAX_REPS], kmod[MAX_REPS], kdel[MAX_REPS];
+	double eadd[MAX_REPS], emod[MAX_REPS], edel[MAX_REPS];
+	struct reg_time to, tb, te;
+	struct kevent *ch[4];
 	char params[160];
 	int r;
 
@@ -381,25 +421,47 @@ static void bench_reg(long n)
 		printf("# reg n=%ld skipped: cannot create %ld pipes\n", n, n);
 		return;
 	}
-	add = pipe_changes(n, EV_ADD);
-	del = pipe_changes(n, EV_DELETE);
+	ch[0] = pipe_changes(n, EV_ADD);
+	ch[1] = pipe_changes(n, EV_DISABLE);
+	ch[2] = pipe_changes(n, EV_ENABLE);
+	ch[3] = pipe_changes(n, EV_DELETE);
 	for (r = 0; r < reps; r++) {
 		if (r % 2) {
-			ep[r] = reg_epoll(n);
-			b64[r] = reg_kq(n, 64, add, del);
-			one[r] = reg_kq(n, n, add, del);
+			te = reg_epoll(n);
+			tb = reg_kq(n, 64, ch);
+			to = reg_kq(n, n, ch);
 		} else {
-			one[r] = reg_kq(n, n, add, del);
-			b64[r] = reg_kq(n, 64, add, del);
-			ep[r] = reg_epoll(n);
+			to = reg_kq(n, n, ch);
+			tb = reg_kq(n, 64, ch);
+			te = reg_epoll(n);
 		}
+		/* register_*: add plus delete, as before the phases were timed apart. */
+		one[r] = to.add + to.del;
+		b64[r] = tb.add + tb.del;
+		ep[r] = te.add + te.del;
+		kadd[r] = to.add;
+		kmod[r] = to.mod;
+		kdel[r] = to.del;
+		eadd[r] = te.add;
+		emod[r] = te.mod;
+		edel[r] = te.del;
 	}
 	snprintf(params, sizeof(params), "\"n\":%ld,\"batch\":\"all\"", n);
 	report("register_one_call", params, one, ep, "ns/fd", "lower");
 	snprintf(params, sizeof(params), "\"n\":%ld,\"batch\":64", n);
 	report("register_batch64", params, b64, ep, "ns/fd", "lower");
-	free(add);
-	free(del);
+	snprintf(params, sizeof(params),
+		 "\"n\":%ld,\"batch\":\"all\",\"kqueue\":\"EV_ADD\",\"native\":\"epoll_ctl ADD\"", n);
+	report("add_one_call", params, kadd, eadd, "ns/fd", "lower");
+	snprintf(params, sizeof(params),
+		 "\"n\":%ld,\"batch\":\"all\",\"kqueue\":\"EV_DISABLE, EV_ENABLE\","
+		 "\"native\":\"epoll_ctl MOD\"", n);
+	report("modify_one_call", params, kmod, emod, "ns/change", "lower");
+	snprintf(params, sizeof(params),
+		 "\"n\":%ld,\"batch\":\"all\",\"kqueue\":\"EV_DELETE\",\"native\":\"epoll_ctl DEL\"", n);
+	report("delete_one_call", params, kdel, edel, "ns/fd", "lower");
+	for (r = 0; r < 4; r++)
+		free(ch[r]);
 }
 
 /* 3. Wait with n registered pipes, k of them made readable per round. */
@@ -523,13 +585,16 @@ static void bench_wait(long n, long k, long rounds)
  * 10,000 fds have been timed, so that one sample is not a handful of calls.
  */
 
-static double scale_reg_kq(long n, long loops, struct kevent *add, struct kevent *del)
+static double scale_reg_kq(long n, long loops, struct kevent *const ch[4])
 {
+	struct reg_time t;
 	double sum = 0;
 	long l;
 
-	for (l = 0; l < loops; l++)
-		sum += reg_kq(n, n, add, del);
+	for (l = 0; l < loops; l++) {
+		t = reg_kq(n, n, ch);
+		sum += t.add + t.del;
+	}
 	return sum / loops;
 }
 
@@ -538,15 +603,19 @@ static double scale_reg_epoll(long n, long loops)
 	double sum = 0;
 	long l;
 
-	for (l = 0; l < loops; l++)
-		sum += reg_epoll(n);
+	struct reg_time t;
+
+	for (l = 0; l < loops; l++) {
+		t = reg_epoll(n);
+		sum += t.add + t.del;
+	}
 	return sum / loops;
 }
 
 static void bench_scale(long n, long rounds)
 {
 	double kq[MAX_REPS], ep[MAX_REPS];
-	struct kevent *add, *del;
+	struct kevent *ch[4];
 	long loops = n < 10000 ? 10000 / n : 1;
 	char params[160];
 	int r;
@@ -568,22 +637,24 @@ static void bench_scale(long n, long rounds)
 		 n, rounds);
 	report("scale_wait", params, kq, ep, "us/round", "lower");
 
-	add = pipe_changes(n, EV_ADD);
-	del = pipe_changes(n, EV_DELETE);
+	ch[0] = pipe_changes(n, EV_ADD);
+	ch[1] = pipe_changes(n, EV_DISABLE);
+	ch[2] = pipe_changes(n, EV_ENABLE);
+	ch[3] = pipe_changes(n, EV_DELETE);
 	for (r = 0; r < reps; r++) {
 		if (r % 2) {
 			ep[r] = scale_reg_epoll(n, loops);
-			kq[r] = scale_reg_kq(n, loops, add, del);
+			kq[r] = scale_reg_kq(n, loops, ch);
 		} else {
-			kq[r] = scale_reg_kq(n, loops, add, del);
+			kq[r] = scale_reg_kq(n, loops, ch);
 			ep[r] = scale_reg_epoll(n, loops);
 		}
 	}
 	snprintf(params, sizeof(params), "\"n\":%ld,\"batch\":\"all\",\"loops\":%ld",
 		 n, loops);
 	report("scale_register", params, kq, ep, "ns/fd", "lower");
-	free(add);
-	free(del);
+	for (r = 0; r < 4; r++)
+		free(ch[r]);
 }
 
 /* 4. Wake-up latency: ping-pong between two threads. */
