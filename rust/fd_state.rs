@@ -141,6 +141,22 @@ pub(crate) fn measure(file: &File) -> FdState {
     st
 }
 
+/// Whether the pipe of `file` (a read end) has nothing to report now: an empty ring and a
+/// writer left (so no end of file). Reads what `pipe_poll()` reads, the same way, without the
+/// pipe mutex: callable in any context. `false` if `file` is not a pipe.
+pub(crate) fn pipe_read_quiet(file: &File) -> bool {
+    let Some(pipe) = pipe_of(file) else {
+        return false;
+    };
+    // SAFETY: The pipe of a live file is live. Racy reads, as `pipe_poll()`'s `READ_ONCE`s: the
+    // ring's indices in one word, then the writer count.
+    unsafe {
+        let head_tail = sys::pipe_head_tail(pipe);
+        let writers = read_volatile(addr_of!((*pipe).writers));
+        head_tail as u32 == (head_tail >> 32) as u32 && writers > 0
+    }
+}
+
 /// # Safety
 ///
 /// `pipe` is the live pipe of a live file.

@@ -180,6 +180,15 @@ pub(crate) trait Filter: Sync {
         false
     }
 
+    /// For a knote back for another look without a new event (`tracks_wakeups`, `triggered`
+    /// clear, not forced): whether its condition certainly does not hold now, so that the
+    /// collection drops it at once, under the ready lock, instead of asking `check` (what
+    /// `check` and the end of the scan would decide). Runs under the ready lock: no sleeping,
+    /// no lock of the watched object; `false` when in doubt (the default).
+    fn quiet_now(&self, _st: &KnoteState) -> bool {
+        false
+    }
+
     /// After a report (and `consume`): whether the knote goes back on the ready list.
     fn requeue_after_report(&self, st: &KnoteState) -> bool {
         self.active(st)

@@ -339,6 +339,17 @@ impl Filter for FdFilter {
         true
     }
 
+    fn quiet_now(&self, st: &KnoteState) -> bool {
+        // The read end of a pipe, as `pipe_poll()` sees it without the pipe mutex. Other files
+        // are left to `check`.
+        match &st.fstate {
+            FilterState::Fd(fd) if self.0 == Which::Read && fd.kind == FdKind::Pipe => {
+                fd_state::pipe_read_quiet(fd.watch.file())
+            }
+            _ => false,
+        }
+    }
+
     fn requeue_after_report(&self, st: &KnoteState) -> bool {
         // Level-triggered: look again at the next collection. EV_CLEAR: only after a wake-up.
         st.flags & EV_CLEAR == 0 || st.triggered

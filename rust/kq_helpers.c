@@ -58,7 +58,7 @@ loff_t kq_helper_i_size_read(const struct inode *inode)
  */
 unsigned long kq_helper_pipe_head_tail(const struct pipe_inode_info *pipe)
 {
-	return pipe->head_tail;
+	return READ_ONCE(pipe->head_tail);
 }
 
 void kq_helper_init_irq_work(struct irq_work *work,

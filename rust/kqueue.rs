@@ -939,7 +939,15 @@ impl Kqueue {
                         continue;
                     }
                     if !kn.ops.check_under_ready_lock() {
-                        if s.triggered || s.forced || !kn.ops.tracks_wakeups() {
+                        let fresh = s.triggered || s.forced || !kn.ops.tracks_wakeups();
+                        if !fresh && kn.ops.quiet_now(s) {
+                            // Back for another look, and quiet: dropped at once, as its check
+                            // and the end of the scan would decide (under the lock, so an
+                            // activation from now on queues it afresh).
+                            drop(kn);
+                            continue;
+                        }
+                        if fresh {
                             counted += 1;
                         }
                         let mut ev = kn.blank_event();
