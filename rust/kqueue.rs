@@ -72,6 +72,10 @@ use crate::waker::Waker;
 /// Events copied out per batch during a scan.
 const SCAN_BATCH: usize = 16;
 
+/// Knotes a scan takes off the ready list in one section at most (those it drops there
+/// included; it keeps at most `SCAN_BATCH`).
+const POP_MAX: usize = 4 * SCAN_BATCH;
+
 /// Changes copied in per user copy (FreeBSD's `KQ_NEVENTS`).
 const CHANGE_CHUNK: usize = 8;
 
@@ -919,13 +923,17 @@ impl Kqueue {
             let mut batch = Batch::<ListArc<Knote>>::new();
             {
                 let mut rd = self.ready.lock();
-                // Knotes taken, and those of them that count against `want`: a knote back for
-                // another look without a new event (`Filter::tracks_wakeups`) usually turns out
-                // quiet, so it does not take the place of one that has an event. If more
-                // knotes turn out reportable than there is room for, the last ones go back to
-                // the head of the list (below).
-                let (mut taken, mut counted) = (0usize, 0usize);
-                while counted < want && taken < SCAN_BATCH {
+                // Knotes kept for this batch, and those of them that count against `want`: a
+                // knote back for another look without a new event (`Filter::tracks_wakeups`)
+                // usually turns out quiet, so it does not take the place of one that has an
+                // event. One such knote beyond `want` is kept at most (the one a level-triggered
+                // report left at the head, in the common case): when all turn out reportable,
+                // the extra one goes back to the head of the list (below), and a call for one
+                // event then polls two knotes, not a whole batch. Knotes dropped under the lock
+                // are not kept, but at most `POP_MAX` are taken off per section.
+                let limit = (want + 1).min(SCAN_BATCH);
+                let (mut kept, mut counted, mut taken) = (0usize, 0usize, 0usize);
+                while counted < want && kept < limit && taken < POP_MAX {
                     let Some(kn) = rd.pop(&self.queued) else {
                         break;
                     };
@@ -950,10 +958,11 @@ impl Kqueue {
                         if fresh {
                             counted += 1;
                         }
+                        kept += 1;
                         let mut ev = kn.blank_event();
                         s.stamp(&mut ev);
                         let snap = kn.ops.snapshot(s);
-                        // At most `SCAN_BATCH` knotes are taken: there is room.
+                        // At most `SCAN_BATCH` knotes are kept: there is room.
                         let _ = cands.push((kn, ev, snap));
                         continue;
                     }
@@ -969,6 +978,7 @@ impl Kqueue {
                     let _ = evs.push(ev);
                     let _ = batch.push(kn);
                     counted += 1;
+                    kept += 1;
                 }
             }
             if empty {
@@ -979,7 +989,7 @@ impl Kqueue {
             while let Some((kn, mut ev, snap)) = cands.pop_front() {
                 match kn.ops.check(&kn, &snap, &mut ev) {
                     Check::Report => {
-                        // At most `SCAN_BATCH` knotes were taken: there is room.
+                        // At most `SCAN_BATCH` knotes were kept: there is room.
                         let _ = evs.push(ev);
                         let _ = batch.push(kn);
                     }

@@ -1015,6 +1015,46 @@ TEST_F(core, round_robin)
 	}
 }
 
+/*
+ * Level-triggered descriptors that stay ready are reported in turn, one
+ * event per call as well as several: each round reports every one once, in
+ * the order of the first round.
+ */
+TEST_F(core, round_robin_level_triggered)
+{
+	int p[4][2], first[4], i, j, round;
+	struct kevent ev[2];
+
+	for (i = 0; i < 4; i++) {
+		ASSERT_EQ(0, pipe(p[i]));
+		ASSERT_EQ(1, write(p[i][1], "x", 1));
+		ASSERT_EQ(0, kq_change(self->kq, p[i][0], EVFILT_READ, EV_ADD, 0, 0, NULL));
+	}
+	for (round = 0; round < 4; round++) {
+		for (i = 0; i < 4; i++) {
+			ASSERT_EQ(1, kev_poll(self->kq, ev, 1));
+			EXPECT_EQ(1, ev[0].data);
+			if (round > 0) {
+				EXPECT_EQ(first[i], (int)ev[0].ident)
+					TH_LOG("round %d, place %d", round, i);
+				continue;
+			}
+			first[i] = (int)ev[0].ident;
+			for (j = 0; j < i; j++)
+				EXPECT_NE(first[j], first[i]) TH_LOG("reported twice in a round");
+		}
+	}
+	for (i = 0; i < 4; i += 2) {
+		ASSERT_EQ(2, kev_poll(self->kq, ev, 2));
+		EXPECT_EQ(first[i], (int)ev[0].ident);
+		EXPECT_EQ(first[i + 1], (int)ev[1].ident);
+	}
+	for (i = 0; i < 4; i++) {
+		close(p[i][0]);
+		close(p[i][1]);
+	}
+}
+
 /* EINTR: a signal ends the wait, with or without SA_RESTART. */
 
 static int alarms;
