@@ -49,16 +49,25 @@ pub(crate) trait PollCallback: Send + Sync + Sized {
 ///
 /// While `whead` is not NULL, `wait` is on the wait queue `whead` points to, and that queue is
 /// alive: only the `POLLFREE` wake-up, which precedes its freeing by an RCU grace period, and
-/// the owning watch's teardown take the entry off and clear `whead`. `watch` points to the
-/// watch this entry belongs to, which outlives the entry.
+/// the owning watch's teardown take the entry off and clear `whead`. Once hooked, the
+/// `private` field of `wait` (which the wait-queue code leaves to the wake function) points to
+/// the watch this entry belongs to, which outlives the entry.
 #[repr(C)]
 struct PollEntry<T: PollCallback> {
     wait: Opaque<bindings::wait_queue_entry>,
     whead: AtomicPtr<bindings::wait_queue_head>,
-    watch: *const PollWatch<T>,
     /// Further entries of the same watch (allocated ones, owned through `KBox::into_raw`).
     next: *mut PollEntry<T>,
     _pin: PhantomPinned,
+    _owner: core::marker::PhantomData<PollWatch<T>>,
+}
+
+/// The `poll_table` a watch registers with, on the stack of [`PollWatch::new`] while `->poll`
+/// runs: `queue_proc` finds the watch from it.
+#[repr(C)]
+struct Registration<T: PollCallback> {
+    pt: Opaque<bindings::poll_table_struct>,
+    watch: *mut PollWatch<T>,
 }
 
 /// A hook on the wait queues of a file on behalf of an `Arc<T>`.
@@ -72,12 +81,13 @@ struct PollEntry<T: PollCallback> {
 ///
 /// # Invariants
 ///
-/// `first` is the first entry if `hooked` is set; `first.next` chains the allocated ones. The
-/// `poll_table` is used only during [`PollWatch::new`].
+/// `first` is the first entry if `hooked` is set; `first.next` chains the allocated ones.
+///
+/// With a knote as owner, a watch takes 96 bytes (kmalloc-96): keep it that small (the poll
+/// table lives on the stack of [`PollWatch::new`], an entry finds its watch through its wait
+/// entry's `private`).
 #[pin_data(PinnedDrop)]
 pub(crate) struct PollWatch<T: PollCallback> {
-    #[pin]
-    pt: Opaque<bindings::poll_table_struct>,
     #[pin]
     first: PollEntry<T>,
     hooked: bool,
@@ -105,7 +115,6 @@ impl<T: PollCallback> PollWatch<T> {
     pub(crate) fn new(file: ARef<File>, owner: Arc<T>, tag: u32) -> Result<(Pin<KBox<Self>>, u32)> {
         let mut watch = KBox::pin_init(
             pin_init!(Self {
-                pt: Opaque::uninit(),
                 first: PollEntry::new(),
                 hooked: false,
                 error: false,
@@ -116,21 +125,22 @@ impl<T: PollCallback> PollWatch<T> {
             }),
             GFP_KERNEL_ACCOUNT,
         )?;
-        // `queue_proc` writes the watch through a pointer derived from `pt`: derive both from
-        // one mutable pointer to the whole watch, which is not moved.
+        // `queue_proc` writes the watch through the pointer in the registration: derive it
+        // from one mutable pointer to the whole watch, which is not moved.
         // SAFETY: The watch stays pinned: only raw pointers are made from it here.
         let this: *mut Self = unsafe { Pin::get_unchecked_mut(watch.as_mut()) };
-        // SAFETY: `this` is valid; the table is ours and not yet shared; `queue_proc::<T>`
-        // matches `poll_queue_proc`.
-        let (pt, file) = unsafe {
-            let pt = Opaque::cast_into(&raw const (*this).pt);
-            (*pt)._qproc = Some(queue_proc::<T>);
-            (*pt)._key = !0;
-            (pt, (*this).file.as_ptr())
+        let reg = Registration {
+            pt: Opaque::new(bindings::poll_table_struct {
+                _qproc: Some(queue_proc::<T>),
+                _key: !0,
+            }),
+            watch: this,
         };
-        // SAFETY: The file is held by the watch; `pt` lives in the pinned watch, and
-        // `queue_proc` only runs during this call, on this thread.
-        let mask = unsafe { sys::vfs_poll(file, pt) };
+        // SAFETY: `this` is valid.
+        let file = unsafe { (*this).file.as_ptr() };
+        // SAFETY: The file is held by the watch; `reg` outlives the call, and `queue_proc`
+        // (matching `poll_queue_proc`) only runs during it, on this thread.
+        let mask = unsafe { sys::vfs_poll(file, reg.pt.get()) };
         // SAFETY: `vfs_poll` has returned; `error` is only written by `queue_proc`.
         if unsafe { (*this).error } {
             // Dropping unhooks what was hooked.
@@ -195,9 +205,9 @@ impl<T: PollCallback> PollEntry<T> {
         Self {
             wait: Opaque::uninit(),
             whead: AtomicPtr::new(ptr::null_mut()),
-            watch: ptr::null(),
             next: ptr::null_mut(),
             _pin: PhantomPinned,
+            _owner: core::marker::PhantomData,
         }
     }
 }
@@ -348,23 +358,25 @@ pub(crate) unsafe fn init_wait_entry(
 ///
 /// # Safety
 ///
-/// `pt` is the table of a `PollWatch<T>` being created by [`PollWatch::new`].
+/// `pt` is the table of the `Registration<T>` of a `PollWatch<T>` being created by
+/// [`PollWatch::new`].
 unsafe extern "C" fn queue_proc<T: PollCallback>(
     _file: *mut bindings::file,
     whead: *mut bindings::wait_queue_head,
     pt: *mut bindings::poll_table_struct,
 ) {
-    // SAFETY: Per the contract `pt` is the `pt` field of a live, pinned `PollWatch<T>`, which
-    // `PollWatch::new` does not touch while `vfs_poll` runs.
-    // Only the fields this function owns during `vfs_poll` (`hooked`, `error`, the chain) are
-    // written, through the raw pointer: wake functions of already hooked entries may read
-    // `owner` and `tag` meanwhile.
+    // SAFETY: Per the contract `pt` is the `pt` field of a live `Registration<T>`, whose
+    // `watch` is a live, pinned `PollWatch<T>`, which `PollWatch::new` does not touch while
+    // `vfs_poll` runs. Only the fields this function owns during `vfs_poll` (`hooked`,
+    // `error`, the chain) are written, through the raw pointer: wake functions of already
+    // hooked entries may read `owner` and `tag` meanwhile.
     let watch = unsafe {
-        kernel::container_of!(
+        let reg = kernel::container_of!(
             pt.cast::<Opaque<bindings::poll_table_struct>>(),
-            PollWatch<T>,
+            Registration<T>,
             pt
-        )
+        );
+        (*reg).watch
     };
     // SAFETY: See above.
     let pe: *mut PollEntry<T> = if !unsafe { (*watch).hooked } {
@@ -390,11 +402,13 @@ unsafe extern "C" fn queue_proc<T: PollCallback>(
     };
     // SAFETY: `pe` is an entry of the watch, not on any queue yet. `whead` is a live queue
     // (the file's, held by the watch). INVARIANT: `whead` is set to the queue the entry joins.
+    // INVARIANT: `private` is set to the watch before the entry is hooked.
     unsafe {
-        (*pe).watch = watch;
         (*pe).whead.store(whead, Ordering::Relaxed);
-        init_wait_entry((*pe).wait.get(), wake_fn::<T>);
-        bindings::add_wait_queue(whead, (*pe).wait.get());
+        let wait = (*pe).wait.get();
+        init_wait_entry(wait, wake_fn::<T>);
+        (*wait).private = watch.cast();
+        bindings::add_wait_queue(whead, wait);
     }
 }
 
@@ -414,9 +428,10 @@ unsafe extern "C" fn wake_fn<T: PollCallback>(
     // made, only to the fields read here, which do not change after creation.
     let pe = wait.cast::<PollEntry<T>>();
     // SAFETY: Per the contract, `wait` is inside a `PollEntry<T>` (`wait` is its first field);
-    // by the `PollEntry` invariant its watch outlives it and holds the owner.
+    // by the `PollEntry` invariant its `private` is its watch, which outlives it and holds the
+    // owner.
     let (whead, owner, tag) = unsafe {
-        let watch = (&raw const (*pe).watch).read();
+        let watch = (*wait).private.cast::<PollWatch<T>>().cast_const();
         (&(*pe).whead, &(*watch).owner, (*watch).tag)
     };
     let mask = key as usize as u32;
@@ -431,3 +446,6 @@ unsafe extern "C" fn wake_fn<T: PollCallback>(
     }
     0
 }
+
+// A registered descriptor's watch fits in kmalloc-96 (see `PollWatch`).
+const _: () = assert!(core::mem::size_of::<PollWatch<crate::knote::Knote>>() <= 96);
