@@ -926,11 +926,12 @@ impl Kqueue {
                 // Knotes kept for this batch, and those of them that count against `want`: a
                 // knote back for another look without a new event (`Filter::tracks_wakeups`)
                 // usually turns out quiet, so it does not take the place of one that has an
-                // event. One such knote beyond `want` is kept at most (the one a level-triggered
-                // report left at the head, in the common case): when all turn out reportable,
-                // the extra one goes back to the head of the list (below), and a call for one
-                // event then polls two knotes, not a whole batch. Knotes dropped under the lock
-                // are not kept, but at most `POP_MAX` are taken off per section.
+                // event. One such knote beyond `want` is kept at most (in the common case, the
+                // one a level-triggered report put back before the new event came): when all
+                // turn out reportable, the extra one goes back to the head of the list (below),
+                // and a call for one event then polls two knotes, not a whole batch. Knotes
+                // dropped under the lock are not kept, but at most `POP_MAX` are taken off per
+                // section.
                 let limit = (want + 1).min(SCAN_BATCH);
                 let (mut kept, mut counted, mut taken) = (0usize, 0usize, 0usize);
                 while counted < want && kept < limit && taken < POP_MAX {
