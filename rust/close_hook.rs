@@ -54,7 +54,7 @@ use kernel::{
 use crate::fdtable;
 use crate::filter_fd::fd_of;
 use crate::knote::Knote;
-use crate::knote_table::{clear_node, is_linked, link_node};
+use crate::knote_table::{clear_node, is_linked, link_node, lower_bound_by};
 use crate::kqueue::Kqueue;
 use crate::sys;
 
@@ -294,22 +294,9 @@ unsafe fn kq_close_probe(file: *mut bindings::file, files: *mut c_void) {
     let key = file as usize;
     let guard = INDEX.lock();
     // The leftmost node with this key, then its successors while they have it.
-    let mut first = ptr::null_mut();
-    let mut n = guard.0.rb_node;
-    // SAFETY: (Both loops.) We hold `INDEX`; the nodes of the tree are the `index_node`s of
-    // indexed knotes, alive while they are in it (`Index` invariant).
-    unsafe {
-        while !n.is_null() {
-            if key_of(n) < key {
-                n = (*n).rb_right;
-            } else {
-                if key_of(n) == key {
-                    first = n;
-                }
-                n = (*n).rb_left;
-            }
-        }
-    }
+    // SAFETY: We hold `INDEX`; the nodes of the tree are the `index_node`s of indexed knotes,
+    // alive while they are in it (`Index` invariant).
+    let first = unsafe { lower_bound_by(&raw const guard.0, &key, |n| key_of(n)) };
     let mut n = first;
     while !n.is_null() {
         // SAFETY: See above.

@@ -151,9 +151,25 @@ pub(crate) fn pipe_read_quiet(file: &File) -> bool {
     // SAFETY: The pipe of a live file is live. Racy reads, as `pipe_poll()`'s `READ_ONCE`s: the
     // ring's indices in one word, then the writer count.
     unsafe {
-        let head_tail = sys::pipe_head_tail(pipe);
-        let writers = read_volatile(addr_of!((*pipe).writers));
-        head_tail as u32 == (head_tail >> 32) as u32 && writers > 0
+        let (head, tail) = ring_indices(pipe);
+        head == tail && read_volatile(addr_of!((*pipe).writers)) > 0
+    }
+}
+
+/// The ring's `(head, tail)`, read in one word (`READ_ONCE`, as `pipe_poll()` does).
+///
+/// # Safety
+///
+/// `pipe` is the live pipe of a live file.
+unsafe fn ring_indices(pipe: *mut sys::pipe_inode_info) -> (u32, u32) {
+    // SAFETY: Per the contract.
+    let head_tail = unsafe { sys::pipe_head_tail(pipe) };
+    // `union pipe_index`: `head_tail` overlays `{ head, tail }` (32-bit indices on 64-bit
+    // kernels), head first in memory.
+    if cfg!(target_endian = "little") {
+        (head_tail as u32, (head_tail >> 32) as u32)
+    } else {
+        ((head_tail >> 32) as u32, head_tail as u32)
     }
 }
 
@@ -165,14 +181,7 @@ unsafe fn measure_pipe(pipe: *mut sys::pipe_inode_info, st: &mut FdState) {
     // SAFETY: Per the contract; the pipe's fields are read under its mutex.
     unsafe {
         sys::pipe_lock(pipe);
-        // `union pipe_index`: `head_tail` overlays `{ head, tail }` (32-bit indices on 64-bit
-        // kernels), head first in memory.
-        let head_tail = sys::pipe_head_tail(pipe);
-        let (head, tail) = if cfg!(target_endian = "little") {
-            (head_tail as u32, (head_tail >> 32) as u32)
-        } else {
-            ((head_tail >> 32) as u32, head_tail as u32)
-        };
+        let (head, tail) = ring_indices(pipe);
         // `pipe_buf()`: the ring has `ring_size` (a power of two) slots.
         let mask = (*pipe).ring_size.wrapping_sub(1);
         let bufs = (*pipe).bufs;

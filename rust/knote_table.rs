@@ -65,6 +65,34 @@ pub(crate) unsafe fn link_node(
     }
 }
 
+/// The leftmost node of the tree `root` whose key, as `key_of` gives it, is `key` or after it
+/// (NULL if there is none).
+///
+/// # Safety
+///
+/// `root` is the root of a valid tree whose lock the caller holds, and `key_of` may be called
+/// on each of its nodes.
+pub(crate) unsafe fn lower_bound_by<K: Ord>(
+    root: *const bindings::rb_root,
+    key: &K,
+    key_of: impl Fn(*mut bindings::rb_node) -> K,
+) -> *mut bindings::rb_node {
+    let mut best = ptr::null_mut();
+    // SAFETY: Per the contract.
+    let mut node = unsafe { (*root).rb_node };
+    while !node.is_null() {
+        if key_of(node) < *key {
+            // SAFETY: `node` is a node of the tree.
+            node = unsafe { (*node).rb_right };
+        } else {
+            best = node;
+            // SAFETY: As above.
+            node = unsafe { (*node).rb_left };
+        }
+    }
+    best
+}
+
 /// The knote whose `table_node` is `node`.
 ///
 /// # Safety
@@ -259,19 +287,10 @@ impl KnoteTable {
 
     /// The first knote whose key is `key` or after it.
     pub(crate) fn lower_bound(&self, key: &KnoteKey) -> Option<ArcBorrow<'_, Knote>> {
-        let mut best = ptr::null_mut();
-        let mut node = self.root.rb_node;
-        // SAFETY: The nodes of the tree are those of knotes the table holds (type invariant).
-        unsafe {
-            while !node.is_null() {
-                if (*knote_of(node)).key() < *key {
-                    node = (*node).rb_right;
-                } else {
-                    best = node;
-                    node = (*node).rb_left;
-                }
-            }
-        }
+        // SAFETY: Our root, borrowed (the kqueue mutex is held); the nodes of the tree are
+        // those of knotes the table holds (type invariant).
+        let best =
+            unsafe { lower_bound_by(&raw const self.root, key, |node| (*knote_of(node)).key()) };
         // SAFETY: A node of this table.
         (!best.is_null()).then(|| unsafe { self.borrow(best) })
     }

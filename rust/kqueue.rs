@@ -387,7 +387,7 @@ impl Kqueue {
 
     /// Wakes one exclusive waiter and every poller.
     fn wake(&self) {
-        self.waker.wake_one();
+        self.waker.wake_one(false);
     }
 
     /// Wakes every waiter (the kqueue was closed).
@@ -510,7 +510,7 @@ impl Kqueue {
         if queued {
             match how {
                 WakeHow::Now => self.wake(),
-                WakeHow::Sync => self.waker.wake_one_sync(),
+                WakeHow::Sync => self.waker.wake_one(true),
                 WakeHow::Deferred => self.waker.defer(),
             }
         }
@@ -1006,18 +1006,10 @@ impl Kqueue {
                 // back to the head of the list, in order, for the next call. They are all
                 // checked ones (the knotes decided under the lock come first and were counted),
                 // so nothing of their state was consumed.
-                let mut excess = List::<Knote, 0>::new();
-                let mut nexcess = 0usize;
                 while evs.as_slice().len() > room {
                     evs.pop_back();
-                    if let Some(kn) = batch.pop_back() {
-                        excess.push_front(kn);
-                        nexcess += 1;
-                    }
                 }
-                self.ready
-                    .lock()
-                    .append(&self.queued, &mut excess, nexcess, true);
+                self.put_back(&mut batch, room);
             }
             let evs = evs.as_slice();
             let n = evs.len();
@@ -1026,11 +1018,7 @@ impl Kqueue {
             }
             if let Err(e) = out.write_slice(evs.as_bytes()) {
                 // Nothing of this batch was consumed: put it back at the head, in order.
-                let mut back = List::<Knote, 0>::new();
-                while let Some(kn) = batch.pop_front() {
-                    back.push_back(kn);
-                }
-                self.ready.lock().append(&self.queued, &mut back, n, true);
+                self.put_back(&mut batch, 0);
                 result = Err(e);
                 break;
             }
@@ -1087,6 +1075,19 @@ impl Kqueue {
             Err(e) if total == 0 => Err(e),
             _ => Ok(total),
         }
+    }
+
+    /// Puts the knotes of a scan's `batch` after its first `keep` back at the head of the ready
+    /// list, in order (they were taken off it by this scan and not reported).
+    fn put_back(&self, batch: &mut Batch<ListArc<Knote>>, keep: usize) {
+        let mut back = List::<Knote, 0>::new();
+        let mut n = 0usize;
+        while batch.as_slice().len() > keep {
+            let Some(kn) = batch.pop_back() else { break };
+            back.push_front(kn);
+            n += 1;
+        }
+        self.ready.lock().append(&self.queued, &mut back, n, true);
     }
 
     /// The end of a scan, under the ready lock: decides the knotes whose check found the

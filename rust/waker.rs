@@ -66,23 +66,19 @@ impl Waker {
         self.wq.get()
     }
 
-    /// Wakes one exclusive waiter, and every poller, if anybody waits.
-    pub(crate) fn wake_one(&self) {
+    /// Wakes one exclusive waiter, and every poller, if anybody waits. With `sync`, as a
+    /// synchronous wake-up (`WF_SYNC`): the caller is about to sleep, so the woken task may run
+    /// on this CPU.
+    pub(crate) fn wake_one(&self, sync: bool) {
         // Most activations happen while nobody waits. The full barrier in wq_has_sleeper()
         // orders the caller's update of the ready list before the look at the queue; it pairs
         // with the barrier in prepare_to_wait_exclusive() (and poll_wait()'s queue lock) on the
         // waiter's side, which looks at the ready list after queueing itself.
         // SAFETY: The queue is initialised (type invariant).
-        if unsafe { sys::wq_has_sleeper(self.wq.get()) } {
-            self.wake_up(1);
+        if !unsafe { sys::wq_has_sleeper(self.wq.get()) } {
+            return;
         }
-    }
-
-    /// `wake_one`, as a synchronous wake-up (`WF_SYNC`): the caller is about to sleep, so the
-    /// woken task may run on this CPU.
-    pub(crate) fn wake_one_sync(&self) {
-        // SAFETY: As in `wake_one`.
-        if unsafe { sys::wq_has_sleeper(self.wq.get()) } {
+        if sync {
             // SAFETY: The queue is initialised (type invariant); the key is a poll mask.
             unsafe {
                 bindings::__wake_up_sync_key(
@@ -91,6 +87,8 @@ impl Waker {
                     WAKE_KEY as usize as *mut c_void,
                 )
             };
+        } else {
+            self.wake_up(1);
         }
     }
 
@@ -140,5 +138,5 @@ unsafe extern "C" fn waker_fn(work: *mut bindings::irq_work) {
     // SAFETY: Per the contract, `work` is inside a live `Waker`.
     let waker =
         unsafe { &*kernel::container_of!(work.cast::<Opaque<bindings::irq_work>>(), Waker, work) };
-    waker.wake_one();
+    waker.wake_one(false);
 }
